@@ -1,0 +1,202 @@
+package sql
+
+import (
+	"time"
+
+	"github.com/pingcap/tidb/pkg/parser/ast"
+)
+
+// Statement is one parsed statement. The concrete types are listed below;
+// callers switch on them.
+type Statement interface{ statement() }
+
+// Ident is a name as the user wrote it, folded to lower case (identifiers
+// are case-insensitive; a double-quoted or back-quoted identifier keeps its
+// case), with the 1-based character position of its first character.
+type Ident struct {
+	Name string
+	Pos  int
+}
+
+// CreateSource is CREATE SOURCE name (columns, WATERMARK FOR ...) WITH (...).
+type CreateSource struct {
+	Name        Ident
+	IfNotExists bool
+	Columns     []ColumnDef
+	Watermark   *WatermarkDef // nil when the statement has none
+	Options     []Option      // WITH (key = 'value', ...) in the order written
+	Text        string        // the whole statement as the user wrote it
+}
+
+// ColumnDef is one column of a CREATE SOURCE.
+type ColumnDef struct {
+	Name     Ident
+	TypeName string // as written, e.g. "VARCHAR(20)" or "double precision"
+	TypePos  int    // 1-based character position of the type name
+}
+
+// WatermarkDef is WATERMARK FOR col AS col - INTERVAL d.
+type WatermarkDef struct {
+	Column Ident
+	Delay  time.Duration // bounded out-of-orderness d; zero for "AS col"
+	Pos    int           // position of the WATERMARK keyword
+}
+
+// Option is one key = 'value' pair of a WITH clause. Keys are lower case.
+type Option struct {
+	Key      Ident
+	Value    string // the literal's value: quotes removed, or the number/word as written
+	ValuePos int
+}
+
+// CreateView is CREATE MATERIALIZED VIEW name AS query.
+type CreateView struct {
+	Name        Ident
+	IfNotExists bool
+	Query       *Query
+	Text        string // the whole statement as the user wrote it
+}
+
+// Select is a plain SELECT (over a view, a source's dead-letter table, ...).
+type Select struct {
+	Query *Query
+}
+
+// Query is a SELECT whose extension clauses have been lifted out. Select is
+// what TiDB's parser produced for the remaining text; the lifted clauses are
+// in Window, Emit and Lateness.
+//
+// Positions: TiDB records byte offsets (ast.Node.OriginTextPosition) into
+// the text it parsed. That text is the user's SELECT with the lifted clauses
+// blanked out by spaces of the same length, so an offset into it plus
+// Offset is a byte offset into Source. Use Pos to turn a node into the
+// 1-based character position an error reports.
+type Query struct {
+	Select   *ast.SelectStmt
+	Window   *Window       // nil when GROUP BY holds no window clause
+	Emit     Emit          // zero value is EMIT FINAL
+	Lateness time.Duration // ALLOWED LATENESS; zero when absent
+	Source   string        // the whole statement text the user sent
+	Offset   int           // byte offset in Source of the text TiDB parsed
+	// Params maps the byte offset (in the text TiDB parsed) of each
+	// parameter marker to its 1-based number n of $n.
+	Params map[int]int
+}
+
+// WindowKind tells which window clause a query groups by.
+type WindowKind int
+
+const (
+	// WindowSession is SESSION(ts, gap).
+	WindowSession WindowKind = iota + 1
+)
+
+// Window is the window clause lifted out of GROUP BY.
+type Window struct {
+	Kind    WindowKind
+	Pos     int   // position of the SESSION keyword
+	TimeCol Ident // the event-time column, first argument
+	Gap     time.Duration
+}
+
+// EmitMode is how a query emits rows.
+type EmitMode int
+
+const (
+	// EmitFinal writes one row per window when it closes (the default).
+	EmitFinal EmitMode = iota
+	// EmitEarlyInterval also writes changed partial rows every Every of
+	// processing time.
+	EmitEarlyInterval
+	// EmitEarlyEvents also writes a partial row after every EveryEvents
+	// events of a window.
+	EmitEarlyEvents
+)
+
+// Emit is the EMIT clause.
+type Emit struct {
+	Mode        EmitMode
+	Every       time.Duration // EmitEarlyInterval
+	EveryEvents int64         // EmitEarlyEvents
+	Pos         int           // position of EMIT; 0 when absent
+}
+
+// DropSource is DROP SOURCE [IF EXISTS] name.
+type DropSource struct {
+	Name     Ident
+	IfExists bool
+}
+
+// DropView is DROP MATERIALIZED VIEW [IF EXISTS] name.
+type DropView struct {
+	Name     Ident
+	IfExists bool
+}
+
+// ShowSources is SHOW SOURCES.
+type ShowSources struct{}
+
+// ShowViews is SHOW MATERIALIZED VIEWS.
+type ShowViews struct{}
+
+// ShowVar is SHOW name (a session or server setting, e.g. server_version).
+type ShowVar struct {
+	Name Ident
+}
+
+// SetVar is SET [SESSION|LOCAL] name {=|TO} value.
+type SetVar struct {
+	Name  Ident
+	Value string
+}
+
+// Describe is DESCRIBE name (also DESC name).
+type Describe struct {
+	Name Ident
+}
+
+// Explain is EXPLAIN stmt, where stmt is a Select or a CreateView.
+type Explain struct {
+	Stmt Statement
+}
+
+// Insert is INSERT INTO source [(columns)] VALUES (...), (...).
+type Insert struct {
+	Stmt   *ast.InsertStmt
+	Source string // the whole statement text
+	Offset int    // byte offset in Source of the text TiDB parsed
+	Params map[int]int
+}
+
+// TxnKind is a transaction-control statement kind.
+type TxnKind int
+
+const (
+	TxnBegin TxnKind = iota + 1
+	TxnCommit
+	TxnRollback
+)
+
+// Txn is BEGIN / START TRANSACTION / COMMIT / ROLLBACK. The engine has no
+// transactions; clients (JDBC, psql) send these and expect them accepted.
+type Txn struct {
+	Kind TxnKind
+}
+
+// Empty is a statement with nothing in it (only spaces or comments).
+type Empty struct{}
+
+func (*CreateSource) statement() {}
+func (*CreateView) statement()   {}
+func (*Select) statement()       {}
+func (*DropSource) statement()   {}
+func (*DropView) statement()     {}
+func (*ShowSources) statement()  {}
+func (*ShowViews) statement()    {}
+func (*ShowVar) statement()      {}
+func (*SetVar) statement()       {}
+func (*Describe) statement()     {}
+func (*Explain) statement()      {}
+func (*Insert) statement()       {}
+func (*Txn) statement()          {}
+func (*Empty) statement()        {}

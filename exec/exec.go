@@ -2,7 +2,6 @@ package exec
 
 import (
 	"context"
-	"io"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -32,8 +31,9 @@ type Downstream interface {
 // Operator is one step of a pipeline. A pipeline runs on one goroutine, so
 // an operator is never called concurrently and takes no locks.
 //
-// Lifecycle: Open once with the operator's downstream; then any sequence of
-// Push, Advance and Tick; then Close. Close is idempotent and safe after a
+// Lifecycle: Open once with the operator's downstream (nil for the last
+// operator of a pipeline); then any sequence of Push, Advance and Tick;
+// then Close. Close is idempotent and safe after a
 // failed Open or without Open. Cancellation of ctx is checked once per batch
 // and returned as ctx.Err().
 type Operator interface {
@@ -42,10 +42,6 @@ type Operator interface {
 	// Tick delivers processing time (EMIT EARLY EVERY, idle timeouts).
 	// Operators never read the clock themselves.
 	Tick(ctx context.Context, now time.Time) error
-	// Snapshot and Restore save and load the operator's state at an epoch
-	// boundary. Stateless operators write nothing.
-	Snapshot(ctx context.Context, epoch uint64, w io.Writer) error
-	Restore(ctx context.Context, r io.Reader) error
 	Close() error
 	// String is the operator's one EXPLAIN line.
 	String() string

@@ -1,0 +1,100 @@
+// Package source reads a source's events from NATS JetStream and turns
+// them into Arrow record batches.
+//
+// It owns:
+//
+//   - the embedded NATS server (StartEmbedded): JetStream on disk, in
+//     process, for the default `sessionsql serve`;
+//   - streams (EnsureStream): created when absent, file storage, limits
+//     retention; an existing stream is left as it is, unless its retention
+//     would let acks delete messages (work queue, interest), which is
+//     refused;
+//   - the durable pull consumer of each source and the loop that reads it
+//     (Reader), through nats.go's jetstream package, which talks to the
+//     embedded server and to an external one (--nats) alike;
+//   - the JSON decoder (Decoder): a reused fastjson parser writing typed
+//     column buffers, copied into Arrow arrays once per batch;
+//   - dead letters: messages that do not decode are handed over as Reject
+//     values for the source's <source>_rejects table;
+//   - publishing (Publish, EncodeJSON), for INSERT INTO <source> VALUES.
+//
+// It imports Arrow, nats, fastjson, sql/sqltypes and sql/sqlerr (with
+// pgerrcode's constants) and the standard library; never planner,
+// catalog, server or sql (deps_test.go checks).
+//
+// # Batches
+//
+// A batch's schema is the source's declared columns in order, then "_seq"
+// (SeqColumn, BIGINT, not null): the message's stream sequence. The
+// event-time column is never null; others are null where the message had
+// null or no such field (BatchSchema). TIMESTAMP and TIMESTAMPTZ values
+// are milliseconds since the Unix epoch in UTC.
+//
+// The decoder's format rules (name matching, types, timestamps, what is
+// rejected) are on Decoder, and testdata/decode/* shows them at work. It
+// is checked against an independent encoding/json decoder by the tests
+// and by FuzzDecode.
+//
+// Rows are in stream order. Within one Run, every message with a sequence
+// >= the start sequence reaches the handler exactly once, as a row or as a
+// reject; a redelivery of a sequence already received is dropped (and
+// counted) before decoding. A batch covers at most Config.BatchRows
+// messages, and is handed over at most Config.MaxWait after its first
+// message arrived.
+//
+// Ownership: Handler.HandleBatch borrows Batch.Rec; the reader releases it
+// when the call returns. A handler that keeps it calls Retain and owns a
+// Release. Decoder.NewBatch gives its caller the batch to release.
+//
+// # Rejects
+//
+// A message that is not a UTF-8 JSON object, has a field of the wrong type
+// or out of range, or lacks the event time is a reject: it appends no row,
+// and is handed to Handler.HandleRejects with its sequence, raw payload,
+// a reason naming the column, and the time the stream stored it (so a
+// replay produces identical rows). The payload is the raw message and may
+// be invalid UTF-8 (that is one reason for rejecting it): store it as
+// bytea, or escape it, not as text. Rejects are handed over before the
+// HandleBatch that covers their sequences, so a checkpoint taken after a
+// batch includes its rejects. A batch whose
+// messages were all rejected still comes, with 0 rows, so positions
+// advance. Rejects are counted (Stats) and logged at Warn once per batch,
+// never per message.
+//
+// # Acknowledgements
+//
+// The consumer uses AckAll: acking a message acks every earlier one. The
+// reader never acks by itself: the engine calls Reader.Ack(seq) once the
+// effects of every message <= seq are durable (an epoch committed), from
+// any goroutine. The Run goroutine then acks the end of the newest batch
+// at or below seq. Since each Run re-creates the consumer at the
+// checkpointed position, acks are not what makes restarts exactly-once;
+// they keep the server's ack floor (ConsumerInfo.AckFloor) showing
+// progress and bound its pending set: MaxAckPending is 2^21 messages,
+// about 3 s of the fastest flow, after which delivery pauses until the
+// next Ack. AckWait is 24 h, so unacked messages are not redelivered in
+// practice, and redeliveries are dropped anyway.
+//
+// # Consumer lifecycle
+//
+// The durable consumer is named ConsumerName(source). Run deletes it and
+// creates it anew at the start sequence (DeliverAll or
+// DeliverByStartSequence), then reads with Consumer.Messages, which keeps
+// two batches' worth of messages (at least 1024) requested ahead and
+// survives reconnects of the connection (tested by restarting the
+// embedded server under a running reader). If the consumer is deleted
+// under a running reader, the reader re-creates it at the message after
+// the last one received and goes on, logged at Warn: nothing is lost or
+// repeated. The server tells a waiting pull request at once; without one,
+// missing heartbeats reveal it within about 5 s. DeleteConsumer removes
+// the consumer for DROP SOURCE; stop the Run first, or it comes back.
+//
+// # Cost
+//
+// On the development machine (2 shared cores), decoding a 116-byte event
+// of six columns takes about 0.5 µs of CPU (BenchmarkDecode; fastjson's
+// parse alone is 0.15 µs). The whole path, with the server in process,
+// reads 110-170k events/s; the same transport without decoding reads
+// about 200k/s with AckAll and 220-360k/s with AckNone (BenchmarkTransport):
+// the server's tracking of unacknowledged messages is a large share.
+package source

@@ -1,0 +1,582 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Defaults of Config.
+const (
+	DefaultBatchRows = 4096
+	DefaultMaxWait   = 20 * time.Millisecond
+)
+
+// Consumer settings. See doc.go, "Acknowledgements".
+const (
+	// consumerAckWait is how long the server waits for an ack before it
+	// redelivers. The reader drops redeliveries anyway, and acks come at
+	// epoch commits, so it is long: redelivery is never wanted here.
+	consumerAckWait = 24 * time.Hour
+	// consumerMaxAckPending bounds the messages delivered and not yet
+	// acked (the server keeps an entry for each). 2^21 is about 3.3 s of
+	// the fastest flow measured on one core (~630k messages/s), several
+	// epochs' worth; reaching it pauses delivery until the next Ack.
+	consumerMaxAckPending = 1 << 21
+	// pullExpiry is the lifetime of one pull request; heartbeats come at
+	// half of it, so a consumer deleted while the stream is idle is
+	// noticed within about this long.
+	pullExpiry = 5 * time.Second
+	// maxAckQueue bounds the batch ends the reader remembers for acking.
+	maxAckQueue = 4096
+)
+
+// Config describes the stream of one source and how to batch it.
+type Config struct {
+	// Source is the source's name, used in the consumer's name
+	// (ConsumerName), in logs and in errors.
+	Source string
+	// Stream is the JetStream stream's name; Subjects its subjects, used
+	// when Run creates it (EnsureStream).
+	Stream   string
+	Subjects []string
+	// Columns are the declared columns, in order; TimeColumn indexes the
+	// event-time (WATERMARK) column among them.
+	Columns    []Column
+	TimeColumn int
+	// BatchRows is the most messages (rows and rejects) one batch covers;
+	// 0 means DefaultBatchRows.
+	BatchRows int
+	// MaxWait bounds how long a message waits in a partial batch: a batch
+	// is handed over MaxWait after its first message arrived if it has
+	// not filled up before (so also when traffic stops). 0 means
+	// DefaultMaxWait.
+	MaxWait time.Duration
+}
+
+// Validate reports what is wrong with c, after defaults.
+func (c Config) Validate() error {
+	if c.Source == "" {
+		return errors.New("source config: no source name")
+	}
+	if c.Stream == "" {
+		return fmt.Errorf("source %q: no stream name", c.Source)
+	}
+	if c.BatchRows < 0 || c.MaxWait < 0 {
+		return fmt.Errorf("source %q: negative batch size or wait", c.Source)
+	}
+	if err := ValidateColumns(c.Columns, c.TimeColumn); err != nil {
+		return fmt.Errorf("source %q: %w", c.Source, err)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.BatchRows == 0 {
+		c.BatchRows = DefaultBatchRows
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = DefaultMaxWait
+	}
+	return c
+}
+
+// Batch is a run of messages of the stream handed to a Handler.
+type Batch struct {
+	// Rec holds the messages that decoded, in stream order, in the schema
+	// of BatchSchema. It is borrowed: the reader releases it when
+	// HandleBatch returns; a handler that keeps it calls Retain.
+	Rec arrow.RecordBatch
+	// FirstSeq and LastSeq are the stream sequences of the first and the
+	// last message this batch covers, rejected ones included. Batches of
+	// one Run cover increasing, disjoint ranges; sequences between
+	// batches are gaps in the stream (deleted messages).
+	FirstSeq, LastSeq uint64
+}
+
+// Reject is a message that could not be decoded: a row for the source's
+// dead-letter table.
+type Reject struct {
+	Seq uint64
+	// Payload is the message's body; the handler may keep it.
+	Payload []byte
+	// Reason says why, naming the column (see Decoder).
+	Reason string
+	// At is when the stream stored the message, so a replay from a
+	// checkpoint produces the same rows.
+	At time.Time
+}
+
+// Handler receives what a Reader reads. Both calls come from the Run
+// goroutine, never concurrently. An error ends Run, which returns it.
+type Handler interface {
+	// HandleBatch receives the next batch. Its Rec may have 0 rows when
+	// every message it covers was rejected, so that positions advance.
+	HandleBatch(ctx context.Context, b Batch) error
+	// HandleRejects receives the rejects of a batch before HandleBatch
+	// receives that batch. rs is the handler's to keep.
+	HandleRejects(ctx context.Context, rs []Reject) error
+}
+
+// Stats are a Reader's counters, over all its runs.
+type Stats struct {
+	Messages    uint64 // messages handed over: events plus rejects
+	Events      uint64 // rows handed over in batches
+	Rejects     uint64 // rejects handed over
+	Batches     uint64 // calls of HandleBatch
+	Redelivered uint64 // redeliveries dropped
+	LastSeq     uint64 // stream sequence of the newest message handed over
+	AckedSeq    uint64 // stream sequence of the newest ack sent
+}
+
+// Reader reads one source's stream with a durable pull consumer and hands
+// it to a Handler as batches and rejects. See doc.go.
+type Reader struct {
+	js       jetstream.JetStream
+	cfg      Config
+	mem      memory.Allocator
+	log      *slog.Logger
+	consumer string // durable name
+	prefetch int    // messages the iterator keeps requested ahead
+
+	running atomic.Bool
+	ackWant atomic.Uint64 // newest sequence the caller has processed (Ack)
+
+	wakeMu sync.Mutex
+	wake   context.CancelFunc // ends the Run goroutine's idle wait; nil when not idle
+
+	messages, events, rejects, batches, redelivered, lastSeq, ackedSeq atomic.Uint64
+}
+
+// NewReader returns a reader of cfg's stream through js. Batches are
+// allocated from mem. It returns cfg.Validate's error.
+func NewReader(js jetstream.JetStream, cfg Config, mem memory.Allocator, log *slog.Logger) (*Reader, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.Columns = append([]Column(nil), cfg.Columns...)
+	cfg.Subjects = append([]string(nil), cfg.Subjects...)
+	return &Reader{
+		js:       js,
+		cfg:      cfg,
+		mem:      mem,
+		log:      log.With("component", "source", "source", cfg.Source),
+		consumer: ConsumerName(cfg.Source),
+		prefetch: max(2*cfg.BatchRows, 1024),
+	}, nil
+}
+
+// Schema returns the schema of the reader's batches.
+func (r *Reader) Schema() *arrow.Schema { return BatchSchema(r.cfg.Columns, r.cfg.TimeColumn) }
+
+// ConsumerName returns the name of the reader's durable consumer.
+func (r *Reader) ConsumerName() string { return r.consumer }
+
+// Stats returns the reader's counters. Safe from any goroutine.
+func (r *Reader) Stats() Stats {
+	return Stats{
+		Messages:    r.messages.Load(),
+		Events:      r.events.Load(),
+		Rejects:     r.rejects.Load(),
+		Batches:     r.batches.Load(),
+		Redelivered: r.redelivered.Load(),
+		LastSeq:     r.lastSeq.Load(),
+		AckedSeq:    r.ackedSeq.Load(),
+	}
+}
+
+// Ack says that every message with stream sequence <= seq is processed
+// (its effects are durable). Safe from any goroutine; it does not block.
+// The Run goroutine then acks, with the AckAll policy, the end of the
+// newest batch with LastSeq <= seq; so an Ack at a batch's LastSeq is
+// exact and one inside a batch acks up to the previous batch.
+func (r *Reader) Ack(seq uint64) {
+	for {
+		old := r.ackWant.Load()
+		if seq <= old || r.ackWant.CompareAndSwap(old, seq) {
+			break
+		}
+	}
+	r.wakeMu.Lock()
+	if r.wake != nil {
+		r.wake()
+	}
+	r.wakeMu.Unlock()
+}
+
+// errConsumerGone means the consumer was deleted under a running reader.
+var errConsumerGone = errors.New("consumer deleted")
+
+// Run reads the stream, starting at stream sequence startSeq (0 and 1
+// both mean the first message), until ctx is done or something fails. It
+// creates the stream if absent (EnsureStream) and re-creates the durable
+// consumer positioned at startSeq. It returns ctx.Err() when ctx is done;
+// messages received but not yet handed over are then dropped (the next
+// Run, from the caller's checkpoint, delivers them again). Any other
+// return is the error that stopped it.
+//
+// Run resets the ack request to startSeq-1: messages before startSeq are
+// taken as processed. One Reader runs one Run at a time.
+//
+// If the consumer is deleted while Run reads (by an operator, say), Run
+// logs a warning and re-creates it at the message after the last one
+// received, so nothing is lost or repeated. Stop Run before deleting the
+// consumer for good (DeleteConsumer).
+func (r *Reader) Run(ctx context.Context, startSeq uint64, h Handler) error {
+	if !r.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("source %q: reader is already running", r.cfg.Source)
+	}
+	defer r.running.Store(false)
+	if startSeq == 0 {
+		startSeq = 1
+	}
+	r.ackWant.Store(startSeq - 1)
+	r.log.Info("source reader started", "stream", r.cfg.Stream, "start_seq", startSeq)
+	err := r.run(ctx, startSeq, h)
+	if ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	r.log.Info("source reader stopped", "last_seq", r.lastSeq.Load(), "err", err)
+	return err
+}
+
+func (r *Reader) run(ctx context.Context, startSeq uint64, h Handler) error {
+	s, err := EnsureStream(ctx, r.js, r.cfg.Stream, r.cfg.Subjects)
+	if err != nil {
+		return fmt.Errorf("source %q: %w", r.cfg.Source, err)
+	}
+	if st := s.CachedInfo().State; startSeq > 1 && st.Msgs > 0 && startSeq < st.FirstSeq {
+		r.log.Warn("stream no longer holds the messages to resume from; they were removed by its limits",
+			"stream", r.cfg.Stream, "start_seq", startSeq, "first_seq", st.FirstSeq)
+	}
+	dec, err := NewDecoder(r.mem, r.cfg.Columns, r.cfg.TimeColumn)
+	if err != nil {
+		return fmt.Errorf("source %q: %w", r.cfg.Source, err)
+	}
+	defer dec.Release()
+
+	rn := &run{r: r, h: h, dec: dec, next: startSeq}
+	defer rn.cancelBatch()
+	for {
+		err := rn.consume(ctx)
+		if !errors.Is(err, errConsumerGone) || ctx.Err() != nil {
+			return err
+		}
+		r.log.Warn("consumer was deleted while reading; re-creating it",
+			"consumer", r.consumer, "next_seq", rn.next)
+	}
+}
+
+// run is the state of one Run.
+type run struct {
+	r    *Reader
+	h    Handler
+	dec  *Decoder
+	next uint64 // stream sequence after the newest message received
+
+	// The current batch: messages received but not handed over.
+	n           int    // messages in it, rows and rejects
+	first, last uint64 // their sequences
+	lastMsg     jetstream.Msg
+	rejects     []Reject
+	batchCtx    context.Context // done MaxWait after the first message
+	batchCancel context.CancelFunc
+
+	acks    []ackEntry // ends of batches handed over and not yet acked, by seq
+	ackHead int        // acks[:ackHead] are done
+}
+
+type ackEntry struct {
+	seq uint64
+	msg jetstream.Msg
+}
+
+// consume creates the consumer at rn.next and reads until an error.
+func (rn *run) consume(ctx context.Context) error {
+	r := rn.r
+	cons, err := rn.createConsumer(ctx)
+	if err != nil {
+		return err
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(r.prefetch), jetstream.PullExpiry(pullExpiry))
+	if err != nil {
+		return fmt.Errorf("source %q: read consumer %q: %w", r.cfg.Source, r.consumer, err)
+	}
+	defer it.Stop()
+	// Acks of batches seen by a deleted consumer cannot be sent to this one.
+	clear(rn.acks)
+	rn.acks, rn.ackHead = rn.acks[:0], 0
+
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rn.sendAck()
+		var msg jetstream.Msg
+		if rn.n == 0 {
+			msg, err = rn.waitIdle(ctx, it)
+		} else {
+			msg, err = it.Next(jetstream.NextContext(rn.batchCtx))
+		}
+		if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				return ctx.Err()
+			case errors.Is(err, context.DeadlineExceeded):
+				if err := rn.flush(ctx); err != nil {
+					return err
+				}
+			case errors.Is(err, context.Canceled):
+				// Woken by Ack.
+			case errors.Is(err, jetstream.ErrNoHeartbeat):
+				// The iterator re-pulls by itself; a missing consumer
+				// sends no heartbeats, so look whether it still exists.
+				if _, err := cons.Info(ctx); errors.Is(err, jetstream.ErrConsumerNotFound) {
+					return errConsumerGone
+				}
+				r.log.Debug("no heartbeat from the server", "consumer", r.consumer)
+			case errors.Is(err, jetstream.ErrConsumerDeleted):
+				return errConsumerGone
+			default:
+				return fmt.Errorf("source %q: read consumer %q: %w", r.cfg.Source, r.consumer, err)
+			}
+			continue
+		}
+		if err := rn.receive(ctx, msg); err != nil {
+			return err
+		}
+	}
+}
+
+// waitIdle waits for the first message of a batch, and returns early with
+// context.Canceled when Ack asks for an ack.
+func (rn *run) waitIdle(ctx context.Context, it jetstream.MessagesContext) (jetstream.Msg, error) {
+	r := rn.r
+	idle, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.wakeMu.Lock()
+	r.wake = cancel
+	r.wakeMu.Unlock()
+	defer func() {
+		r.wakeMu.Lock()
+		r.wake = nil
+		r.wakeMu.Unlock()
+	}()
+	// An Ack that came before r.wake was set did not wake us: look now.
+	if rn.ackable() {
+		return nil, context.Canceled
+	}
+	return it.Next(jetstream.NextContext(idle))
+}
+
+// createConsumer deletes the durable consumer and creates it anew,
+// positioned at rn.next.
+func (rn *run) createConsumer(ctx context.Context) (jetstream.Consumer, error) {
+	r := rn.r
+	if err := r.js.DeleteConsumer(ctx, r.cfg.Stream, r.consumer); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("source %q: delete consumer %q: %w", r.cfg.Source, r.consumer, err)
+	}
+	cfg := jetstream.ConsumerConfig{
+		Durable:       r.consumer,
+		Description:   "sessionsql source " + r.cfg.Source,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckAllPolicy,
+		AckWait:       consumerAckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: consumerMaxAckPending,
+		ReplayPolicy:  jetstream.ReplayInstantPolicy,
+	}
+	if rn.next > 1 {
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = rn.next
+	}
+	cons, err := r.js.CreateConsumer(ctx, r.cfg.Stream, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("source %q: create consumer %q on stream %q at sequence %d: %w",
+			r.cfg.Source, r.consumer, r.cfg.Stream, rn.next, err)
+	}
+	r.log.Debug("consumer created", "consumer", r.consumer, "start_seq", rn.next)
+	return cons, nil
+}
+
+// receive adds one message to the current batch.
+func (rn *run) receive(ctx context.Context, msg jetstream.Msg) error {
+	r := rn.r
+	seq, ok := streamSeq(msg.Reply())
+	if !ok {
+		return fmt.Errorf("source %q: message without a JetStream ack subject (reply %q)", r.cfg.Source, msg.Reply())
+	}
+	if seq < rn.next {
+		r.redelivered.Add(1)
+		return nil
+	}
+	rn.next = seq + 1
+	if rn.n == 0 {
+		rn.first = seq
+		rn.batchCtx, rn.batchCancel = context.WithTimeout(ctx, r.cfg.MaxWait)
+	}
+	rn.n++
+	rn.last, rn.lastMsg = seq, msg
+	if reason, ok := rn.dec.Append(seq, msg.Data()); !ok {
+		rj := Reject{Seq: seq, Payload: msg.Data(), Reason: reason}
+		if md, err := msg.Metadata(); err == nil {
+			rj.At = md.Timestamp.UTC()
+		}
+		rn.rejects = append(rn.rejects, rj)
+	}
+	if rn.n >= r.cfg.BatchRows {
+		return rn.flush(ctx)
+	}
+	return nil
+}
+
+// flush hands the current batch over: its rejects first, then its rows.
+func (rn *run) flush(ctx context.Context) error {
+	r := rn.r
+	rn.cancelBatch()
+	if rn.n == 0 {
+		return nil
+	}
+	nrej := len(rn.rejects)
+	if nrej > 0 {
+		rs := rn.rejects
+		rn.rejects = nil // the handler keeps rs
+		if err := rn.h.HandleRejects(ctx, rs); err != nil {
+			return rn.handlerErr(ctx, "rejects", err)
+		}
+	}
+	rec := rn.dec.NewBatch()
+	rows := rec.NumRows()
+	err := rn.h.HandleBatch(ctx, Batch{Rec: rec, FirstSeq: rn.first, LastSeq: rn.last})
+	rec.Release()
+	if err != nil {
+		return rn.handlerErr(ctx, "batch", err)
+	}
+	r.messages.Add(uint64(rn.n))
+	r.events.Add(uint64(rows))
+	r.rejects.Add(uint64(nrej))
+	r.batches.Add(1)
+	r.lastSeq.Store(rn.last)
+	if nrej > 0 {
+		r.log.Warn("messages rejected", "count", nrej, "first_seq", rn.first, "last_seq", rn.last)
+	}
+	r.log.Debug("batch", "first_seq", rn.first, "last_seq", rn.last, "rows", rows, "rejects", nrej)
+	rn.pushAck(ackEntry{seq: rn.last, msg: rn.lastMsg})
+	rn.n, rn.lastMsg = 0, nil
+	return nil
+}
+
+func (rn *run) handlerErr(ctx context.Context, what string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("source %q: handle %s %d-%d: %w", rn.r.cfg.Source, what, rn.first, rn.last, err)
+}
+
+func (rn *run) cancelBatch() {
+	if rn.batchCancel != nil {
+		rn.batchCancel()
+		rn.batchCtx, rn.batchCancel = nil, nil
+	}
+}
+
+// pushAck remembers the end of a batch handed over. Past maxAckQueue
+// entries it drops every other one (never the newest): acks then land on
+// an earlier batch end, which is later covered by the next one.
+func (rn *run) pushAck(e ackEntry) {
+	if rn.ackHead > 0 && rn.ackHead >= len(rn.acks)/2 {
+		n := copy(rn.acks, rn.acks[rn.ackHead:])
+		clear(rn.acks[n:])
+		rn.acks, rn.ackHead = rn.acks[:n], 0
+	}
+	rn.acks = append(rn.acks, e)
+	if len(rn.acks) > maxAckQueue {
+		q := rn.acks
+		j := 0
+		for i := range q {
+			if i%2 == 1 || i == len(q)-1 {
+				q[j] = q[i]
+				j++
+			}
+		}
+		clear(q[j:])
+		rn.acks = q[:j]
+	}
+}
+
+// ackable reports whether Ack asked for an ack sendAck would send.
+func (rn *run) ackable() bool {
+	return rn.ackHead < len(rn.acks) && rn.acks[rn.ackHead].seq <= rn.r.ackWant.Load()
+}
+
+// sendAck acks the newest batch end <= the sequence Ack asked for.
+func (rn *run) sendAck() {
+	if !rn.ackable() {
+		return
+	}
+	want := rn.r.ackWant.Load()
+	i := rn.ackHead
+	for i+1 < len(rn.acks) && rn.acks[i+1].seq <= want {
+		i++
+	}
+	e := rn.acks[i]
+	clear(rn.acks[rn.ackHead : i+1])
+	rn.ackHead = i + 1
+	if err := e.msg.Ack(); err != nil {
+		// AckAll: the next ack covers this one.
+		rn.r.log.Warn("ack failed", "seq", e.seq, "err", err)
+		return
+	}
+	rn.r.ackedSeq.Store(e.seq)
+}
+
+// streamSeq returns the stream sequence in a JetStream ack subject:
+//
+//	$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<tm>.<pending>
+//	$JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<tm>.<pending>[.<token>...]
+//
+// (9 tokens, or 11 and more). It is Msg.Metadata without the allocation.
+func streamSeq(reply string) (uint64, bool) {
+	if !strings.HasPrefix(reply, "$JS.ACK.") {
+		return 0, false
+	}
+	var pos int
+	switch n := strings.Count(reply, ".") + 1; {
+	case n == 9:
+		pos = 5
+	case n >= 11:
+		pos = 7
+	default:
+		return 0, false
+	}
+	s := reply
+	for range pos {
+		i := strings.IndexByte(s, '.')
+		s = s[i+1:]
+	}
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		s = s[:i]
+	}
+	if s == "" {
+		return 0, false
+	}
+	var n uint64
+	for i := range len(s) {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, true
+}

@@ -1,0 +1,223 @@
+package exec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// Input is one batch for a pipeline: source rows with their stream
+// sequences. The pipeline owns Rec (one reference) once Send accepts it.
+type Input struct {
+	Rec     arrow.RecordBatch
+	LastSeq uint64 // the last stream sequence the batch covers
+}
+
+// Pipeline runs one view's chain of operators on its own goroutine:
+// batches arrive through Send, processing time through a ticker.
+type Pipeline struct {
+	name string
+	ops  []Operator
+	in   chan Input
+	tick time.Duration
+	log  *slog.Logger
+	now  func() time.Time
+
+	pos    atomic.Uint64 // last stream sequence fully processed
+	events atomic.Int64  // source rows processed
+	state  atomic.Value  // string: running, failed: ..., stopped
+	done   chan struct{}
+	err    error
+}
+
+// PipelineOptions tune a pipeline.
+type PipelineOptions struct {
+	// Queue is how many batches may wait for the pipeline (default 4);
+	// Send blocks beyond that, which backpressures the source.
+	Queue int
+	// TickEvery is the processing-time tick period (default 100ms).
+	TickEvery time.Duration
+	// Now is the clock (default time.Now); tests replace it.
+	Now func() time.Time
+}
+
+// NewPipeline returns a pipeline of ops, each feeding the next. pos is the
+// last stream sequence already reflected in the operators' state (rows at
+// or before it are skipped).
+func NewPipeline(name string, ops []Operator, pos uint64, opts PipelineOptions, log *slog.Logger) *Pipeline {
+	if opts.Queue <= 0 {
+		opts.Queue = 4
+	}
+	if opts.TickEvery <= 0 {
+		opts.TickEvery = 100 * time.Millisecond
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	p := &Pipeline{name: name, ops: ops, in: make(chan Input, opts.Queue), tick: opts.TickEvery,
+		log: log, now: opts.Now, done: make(chan struct{})}
+	p.pos.Store(pos)
+	p.state.Store("starting")
+	return p
+}
+
+// Name is the view's name.
+func (p *Pipeline) Name() string { return p.name }
+
+// Position returns the last stream sequence fully processed (written to
+// the sink); safe from any goroutine.
+func (p *Pipeline) Position() uint64 { return p.pos.Load() }
+
+// Events counts source rows processed; safe from any goroutine.
+func (p *Pipeline) Events() int64 { return p.events.Load() }
+
+// State returns "running", "stopped" or "failed: <reason>".
+func (p *Pipeline) State() string { return p.state.Load().(string) }
+
+// Done is closed when Run has returned.
+func (p *Pipeline) Done() <-chan struct{} { return p.done }
+
+// Err is Run's error, once Done is closed.
+func (p *Pipeline) Err() error { return p.err }
+
+// Send hands a batch to the pipeline, blocking while its queue is full.
+// It takes ownership of in.Rec even when it fails.
+func (p *Pipeline) Send(ctx context.Context, in Input) error {
+	stopped := func() error {
+		return fmt.Errorf("view %q is not running: %s", p.name, p.State())
+	}
+	select {
+	case <-p.done:
+		in.Rec.Release()
+		return stopped()
+	default:
+	}
+	select {
+	case p.in <- in:
+		select {
+		case <-p.done:
+			// Run stopped while we enqueued: its final drain may have
+			// missed this batch, so drain here too.
+			p.drain()
+			return stopped()
+		default:
+		}
+		return nil
+	case <-p.done:
+		in.Rec.Release()
+		return stopped()
+	case <-ctx.Done():
+		in.Rec.Release()
+		return ctx.Err()
+	}
+}
+
+// Run opens the operators and processes input until ctx is done or an
+// operator fails. A panic in an operator stops this pipeline alone; it is
+// logged with its stack and returned as an error.
+func (p *Pipeline) Run(ctx context.Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.log.Error("pipeline panicked", "view", p.name, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("view %q: internal error: %v", p.name, r)
+		}
+		for _, op := range p.ops {
+			if cerr := op.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
+		}
+		switch {
+		case err == nil || errors.Is(err, context.Canceled):
+			p.state.Store("stopped")
+		default:
+			p.state.Store("failed: " + err.Error())
+			p.log.Error("view stopped", "view", p.name, "err", err)
+		}
+		p.err = err
+		close(p.done)
+		p.drain()
+	}()
+	for i, op := range p.ops {
+		var out Downstream
+		if i+1 < len(p.ops) {
+			out = p.ops[i+1]
+		}
+		if err := op.Open(ctx, out); err != nil {
+			return fmt.Errorf("open %s: %w", op, err)
+		}
+	}
+	p.state.Store("running")
+	if err := p.tickAll(ctx); err != nil {
+		return err
+	}
+	ticker := time.NewTicker(p.tick)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ticker.C:
+			if err := p.tickAll(ctx); err != nil {
+				return err
+			}
+		case in := <-p.in:
+			if err := p.process(ctx, in); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// process pushes one input through the operators and releases it, even
+// when an operator panics.
+func (p *Pipeline) process(ctx context.Context, in Input) error {
+	defer in.Rec.Release()
+	if err := p.tickAll(ctx); err != nil {
+		return err
+	}
+	if err := p.ops[0].Push(ctx, in.Rec); err != nil {
+		return err
+	}
+	p.events.Add(in.Rec.NumRows())
+	if in.LastSeq > p.pos.Load() {
+		p.pos.Store(in.LastSeq)
+	}
+	return nil
+}
+
+func (p *Pipeline) tickAll(ctx context.Context) error {
+	now := p.now()
+	for _, op := range p.ops {
+		if err := op.Tick(ctx, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drain releases batches left in the queue after Run stops.
+func (p *Pipeline) drain() {
+	for {
+		select {
+		case in := <-p.in:
+			in.Rec.Release()
+		default:
+			return
+		}
+	}
+}
+
+// Explain returns the operators' EXPLAIN lines, last (the sink) first.
+func Explain(ops []Operator) []string {
+	lines := make([]string, len(ops))
+	for i, op := range ops {
+		lines[len(ops)-1-i] = op.String()
+	}
+	return lines
+}

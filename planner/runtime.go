@@ -1,0 +1,254 @@
+package planner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sessionsql/sessionsql/catalog"
+	"github.com/sessionsql/sessionsql/exec"
+	"github.com/sessionsql/sessionsql/exec/sink"
+	"github.com/sessionsql/sessionsql/exec/source"
+	"github.com/sessionsql/sessionsql/sql/sqltypes"
+)
+
+// sourceRT is a running source: one reader whose batches a router hands
+// to every view of the source.
+type sourceRT struct {
+	def    *catalog.Source
+	cols   []source.Column
+	stream jetstream.Stream
+	reader *source.Reader
+	router *exec.Router
+	log    *slog.Logger
+	mem    memory.Allocator
+
+	rejects   *sink.Memory
+	rejectsPG *sink.PGTable // nil without a sink database
+
+	mu         sync.Mutex // guards the fields below
+	cancel     context.CancelFunc
+	done       chan struct{}
+	runErr     error
+	maxReject  uint64 // rejects at or before this were recorded already
+	lastSeqRun uint64 // sequence the current run started at
+}
+
+// deadLetterSchema is the schema of <source>_rejects.
+var rejectsSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "seq", Type: sqltypes.Int64},
+	{Name: "payload", Type: sqltypes.String, Nullable: true},
+	{Name: "reason", Type: sqltypes.String},
+	{Name: "received_at", Type: sqltypes.TimestampTZ, Nullable: true},
+}, nil)
+
+// lateSchema is the schema of <view>_late.
+var lateSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "seq", Type: sqltypes.Int64},
+	{Name: "event_time", Type: sqltypes.Timestamp},
+	{Name: "reason", Type: sqltypes.String},
+	{Name: "payload", Type: sqltypes.String, Nullable: true},
+}, nil)
+
+// deadLetterSpecs returns the live (append-only, capped) and PostgreSQL
+// (keyed by seq, so a replay rewrites the same rows) specs of a
+// dead-letter table.
+func deadLetterSpecs(name string, schema *arrow.Schema) (live, pg sink.TableSpec) {
+	return sink.TableSpec{Name: name, Schema: schema}, sink.TableSpec{Name: name, Schema: schema, Key: []int{0}}
+}
+
+// startReader (re)starts the source's reader at sequence from. The
+// current run, if any, is stopped first.
+func (s *sourceRT) startReader(ctx context.Context, wg *sync.WaitGroup, from uint64) {
+	s.stopReader()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	s.cancel, s.done, s.lastSeqRun, s.runErr = cancel, done, from, nil
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(done)
+		s.log.Info("source reading", "from_seq", from)
+		err := s.reader.Run(runCtx, from, s)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("source stopped", "err", err)
+			s.mu.Lock()
+			s.runErr = err
+			s.mu.Unlock()
+		}
+	}()
+}
+
+// stopReader stops the current run and waits for it.
+func (s *sourceRT) stopReader() {
+	s.mu.Lock()
+	cancel, done := s.cancel, s.done
+	s.cancel, s.done = nil, nil
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+// state describes the reader for SHOW SOURCES.
+func (s *sourceRT) state() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.runErr != nil:
+		return "failed: " + s.runErr.Error()
+	case s.cancel == nil:
+		return "stopped"
+	}
+	return "running"
+}
+
+// HandleBatch implements source.Handler: route, then acknowledge what
+// every view has processed.
+func (s *sourceRT) HandleBatch(ctx context.Context, b source.Batch) error {
+	if err := s.router.Route(ctx, b.Rec, b.LastSeq); err != nil {
+		return err
+	}
+	if pos, ok := s.router.MinPosition(); ok {
+		s.reader.Ack(pos)
+	} else {
+		s.reader.Ack(b.LastSeq) // no view needs these events
+	}
+	return nil
+}
+
+// HandleRejects implements source.Handler: rejects go to the dead-letter
+// table, once each even when a rewind reads them again.
+func (s *sourceRT) HandleRejects(ctx context.Context, rs []source.Reject) error {
+	s.mu.Lock()
+	floor := s.maxReject
+	s.mu.Unlock()
+	fresh := rs[:0:0]
+	for _, r := range rs {
+		if r.Seq > floor {
+			fresh = append(fresh, r)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	rec := rejectBatch(s.mem, fresh)
+	defer rec.Release()
+	if s.rejectsPG != nil {
+		if err := s.rejectsPG.Apply(ctx, exec.Changes{Upserts: rec}); err != nil {
+			return fmt.Errorf("write %s: %w", catalog.RejectsTable(s.def.Name), err)
+		}
+	}
+	if err := s.rejects.Apply(ctx, exec.Changes{Upserts: rec}); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.maxReject = max(s.maxReject, fresh[len(fresh)-1].Seq)
+	s.mu.Unlock()
+	return nil
+}
+
+func rejectBatch(mem memory.Allocator, rs []source.Reject) arrow.RecordBatch {
+	b := array.NewRecordBuilder(mem, rejectsSchema)
+	defer b.Release()
+	for _, r := range rs {
+		b.Field(0).(*array.Int64Builder).Append(int64(r.Seq))
+		b.Field(1).(*array.StringBuilder).Append(string(r.Payload))
+		b.Field(2).(*array.StringBuilder).Append(r.Reason)
+		if r.At.IsZero() {
+			b.Field(3).AppendNull()
+		} else {
+			b.Field(3).(*array.TimestampBuilder).Append(arrow.Timestamp(r.At.UnixMilli()))
+		}
+	}
+	return b.NewRecordBatch()
+}
+
+// viewRT is a running materialized view.
+type viewRT struct {
+	def    *catalog.View
+	plan   *viewPlan
+	src    *sourceRT
+	ops    []exec.Operator
+	pipe   *exec.Pipeline
+	wop    *exec.WindowAggOp
+	sinkOp *exec.SinkOp
+	cancel context.CancelFunc
+
+	result   *sink.Memory
+	resultPG *sink.PGTable
+	late     *sink.Memory
+	latePG   *sink.PGTable
+}
+
+// lateWriter returns the view's OnLate callback: late events go to
+// <view>_late with the raw message, looked up by sequence in the stream.
+func (v *viewRT) lateWriter(log *slog.Logger) func(ctx context.Context, seqs, times []int64) error {
+	return func(ctx context.Context, seqs, times []int64) error {
+		b := array.NewRecordBuilder(v.src.mem, lateSchema)
+		defer b.Release()
+		for i, seq := range seqs {
+			b.Field(0).(*array.Int64Builder).Append(seq)
+			b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(times[i]))
+			b.Field(2).(*array.StringBuilder).Append("window already closed: event time is behind the watermark minus the allowed lateness")
+			payload, err := v.payload(ctx, uint64(seq), i)
+			if err != nil {
+				b.Field(3).AppendNull()
+			} else {
+				b.Field(3).(*array.StringBuilder).Append(payload)
+			}
+		}
+		rec := b.NewRecordBatch()
+		defer rec.Release()
+		log.Warn("late events", "view", v.def.Name, "count", len(seqs))
+		if v.latePG != nil {
+			if err := v.latePG.Apply(ctx, exec.Changes{Upserts: rec}); err != nil {
+				return fmt.Errorf("write %s: %w", catalog.LateTable(v.def.Name), err)
+			}
+		}
+		return v.late.Apply(ctx, exec.Changes{Upserts: rec})
+	}
+}
+
+// maxPayloadLookups bounds the stream look-ups per batch of late events;
+// beyond it the payload column is NULL (the sequence still points at the
+// message).
+const maxPayloadLookups = 1000
+
+func (v *viewRT) payload(ctx context.Context, seq uint64, i int) (string, error) {
+	if i >= maxPayloadLookups || v.src.stream == nil {
+		return "", errors.New("not looked up")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	m, err := v.src.stream.GetMsg(ctx, seq)
+	if err != nil {
+		return "", err
+	}
+	return string(m.Data), nil
+}
+
+// explainTree renders pipeline lines (sink first) as an indented tree.
+func explainTree(lines []string) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		if i == 0 {
+			out[i] = l
+			continue
+		}
+		out[i] = strings.Repeat("    ", i-1) + "└── " + l
+	}
+	return out
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgerrcode"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/pingcap/tidb/pkg/parser/format"
+	"github.com/pingcap/tidb/pkg/parser/mysql"
 	"github.com/pingcap/tidb/pkg/parser/opcode"
 	driver "github.com/pingcap/tidb/pkg/parser/test_driver"
 
@@ -309,6 +310,9 @@ func (b *binder) value(n *driver.ValueExpr) (bound, error) {
 	case driver.KindNull:
 		return bound{e: expr.Literal(nil, sqltypes.Null), unknown: true}, nil
 	case driver.KindInt64:
+		if tp := n.GetType(); tp != nil && mysql.HasIsBooleanFlag(tp.GetFlag()) {
+			return bound{e: expr.Literal(n.GetInt64() != 0, sqltypes.Bool)}, nil // TRUE, FALSE
+		}
 		return bound{e: expr.Literal(n.GetInt64(), sqltypes.Int64)}, nil
 	case driver.KindUint64:
 		u := n.GetUint64()

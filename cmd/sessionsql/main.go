@@ -146,7 +146,11 @@ func serve(ctx context.Context, c *serveConfig, logOut io.Writer) (err error) {
 		log.Info("embedded NATS server running", "url", url, "data_dir", c.dataDir)
 	}
 	nc, err := nats.Connect(url, nats.Name("sessionsql"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected", "err", err) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil: we closed the connection ourselves
+				log.Warn("NATS disconnected", "err", err)
+			}
+		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", "url", nc.ConnectedUrl()) }))
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s: %w", url, err)

@@ -297,8 +297,8 @@ func TestSessionsMatchPostgresOracle(t *testing.T) {
 	flush := int64(-1)
 	payloads = append(payloads, event{user: &flush, typ: "play", ts: flushTS + 24*3600_000}.json())
 	js := ts.jetstream(t)
-	for i := 0; i < len(payloads); i += 2000 {
-		if err := source.Publish(ctx, js, "plays.web", payloads[i:min(i+2000, len(payloads))]); err != nil {
+	for i := 0; i < len(payloads); i += 10_000 {
+		if err := source.Publish(ctx, js, "plays.web", payloads[i:min(i+10_000, len(payloads))]); err != nil {
 			t.Fatal(err)
 		}
 	}

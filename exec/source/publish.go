@@ -12,17 +12,34 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// publishWindow bounds the acks Publish waits for at once: nats.go stalls
+// an async publisher with more than 4,000 outstanding (its default), so a
+// large INSERT publishes in windows and waits for each.
+const publishWindow = 1024
+
 // Publish publishes payloads to subject, in order, asynchronously, and
 // waits until the stream has acknowledged every one. It returns the first
 // error (or ctx.Err()); messages before the failing one may have been
 // stored. payloads must not change until Publish returns.
 func Publish(ctx context.Context, js jetstream.JetStream, subject string, payloads [][]byte) error {
+	for start := 0; start < len(payloads); start += publishWindow {
+		end := min(start+publishWindow, len(payloads))
+		if err := publishAll(ctx, js, subject, payloads[start:end], start, len(payloads)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publishAll publishes one window; offset and total name messages in
+// errors.
+func publishAll(ctx context.Context, js jetstream.JetStream, subject string, payloads [][]byte, offset, total int) error {
 	futures := make([]jetstream.PubAckFuture, 0, len(payloads))
 	var first error
 	for i, p := range payloads {
 		f, err := js.PublishAsync(subject, p)
 		if err != nil {
-			first = fmt.Errorf("publish message %d of %d to %q: %w", i+1, len(payloads), subject, err)
+			first = fmt.Errorf("publish message %d of %d to %q: %w", offset+i+1, total, subject, err)
 			break
 		}
 		futures = append(futures, f)
@@ -34,7 +51,7 @@ func Publish(ctx context.Context, js jetstream.JetStream, subject string, payloa
 		case <-f.Ok():
 		case err := <-f.Err():
 			if first == nil {
-				first = fmt.Errorf("publish message %d of %d to %q: %w", i+1, len(payloads), subject, err)
+				first = fmt.Errorf("publish message %d of %d to %q: %w", offset+i+1, total, subject, err)
 			}
 		case <-ctx.Done():
 			if first == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -154,4 +155,31 @@ func (c *rowCollector) get(i int) []any {
 	c.Lock()
 	defer c.Unlock()
 	return c.rows[i]
+}
+
+// TestPublishMany publishes more messages than nats.go lets an async
+// publisher have outstanding (4,000 by default): Publish must wait in
+// windows rather than stall.
+func TestPublishMany(t *testing.T) {
+	e := startServer(t)
+	js := connect(t, e.ClientURL())
+	ctx := context.Background()
+	s, err := EnsureStream(ctx, js, "MANY", []string{"many"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payloads := make([][]byte, 20_000)
+	for i := range payloads {
+		payloads[i] = []byte(`{"n":` + strconv.Itoa(i) + `}`)
+	}
+	if err := Publish(ctx, js, "many", payloads); err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != uint64(len(payloads)) {
+		t.Fatalf("stream holds %d messages, published %d", info.State.Msgs, len(payloads))
+	}
 }

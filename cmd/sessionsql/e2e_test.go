@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"sort"
@@ -478,4 +477,67 @@ func TestBadInputKeepsRunning(t *testing.T) {
 
 func ptr(v int64) *int64 { return &v }
 
-var _ = io.Discard
+// TestManyClients: many connections read the live table while events
+// flow in and another connection runs bad statements; every read sees a
+// consistent table (counts never go down, the view keeps running).
+func TestManyClients(t *testing.T) {
+	ts := startServe(t, t.TempDir(), "")
+	conn := ts.connect(t)
+	ctx := context.Background()
+	mustExec(t, conn, createPlays)
+	mustExec(t, conn, createSessions)
+	js := ts.jetstream(t)
+	evs := generate(7, 20_000, 200)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for c := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cc, err := pgx.Connect(ctx, "postgres://reader@"+ts.addr+"/sessionsql?sslmode=disable")
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer cc.Close(ctx)
+			last := int64(0)
+			for range 25 {
+				var n int64
+				if c%4 == 0 {
+					_, err := cc.Exec(ctx, "SELECT nope FROM play_sessions")
+					var pe *pgconn.PgError
+					if !errors.As(err, &pe) || pe.Code != "42703" {
+						errs <- fmt.Errorf("bad statement: %v", err)
+						return
+					}
+					continue
+				}
+				if err := cc.QueryRow(ctx, "SELECT count(*) FROM play_sessions WHERE events >= $1", 0).Scan(&n); err != nil {
+					errs <- err
+					return
+				}
+				if n < last {
+					errs <- fmt.Errorf("final rows went from %d to %d", last, n)
+					return
+				}
+				last = n
+			}
+		}()
+	}
+	var payloads [][]byte
+	for _, e := range evs {
+		payloads = append(payloads, e.json())
+	}
+	if err := source.Publish(ctx, js, "plays.web", payloads); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	waitPosition(t, conn, "play_sessions", int64(len(payloads)))
+	if _, state := viewPosition(t, conn, "play_sessions"); state != "running" {
+		t.Fatalf("view %s", state)
+	}
+}

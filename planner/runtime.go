@@ -35,12 +35,11 @@ type sourceRT struct {
 	rejects   *sink.Memory
 	rejectsPG *sink.PGTable // nil without a sink database
 
-	mu         sync.Mutex // guards the fields below
-	cancel     context.CancelFunc
-	done       chan struct{}
-	runErr     error
-	maxReject  uint64 // rejects at or before this were recorded already
-	lastSeqRun uint64 // sequence the current run started at
+	mu        sync.Mutex // guards the fields below
+	cancel    context.CancelFunc
+	done      chan struct{}
+	runErr    error
+	maxReject uint64 // rejects at or before this were recorded already
 }
 
 // deadLetterSchema is the schema of <source>_rejects.
@@ -74,7 +73,7 @@ func (s *sourceRT) startReader(ctx context.Context, wg *sync.WaitGroup, from uin
 	defer s.mu.Unlock()
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	s.cancel, s.done, s.lastSeqRun, s.runErr = cancel, done, from, nil
+	s.cancel, s.done, s.runErr = cancel, done, nil
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -197,13 +196,17 @@ type viewRT struct {
 // <view>_late with the raw message, looked up by sequence in the stream.
 func (v *viewRT) lateWriter(log *slog.Logger) func(ctx context.Context, seqs, times []int64) error {
 	return func(ctx context.Context, seqs, times []int64) error {
+		// One deadline for the batch's look-ups, so a slow stream delays
+		// the pipeline by at most lookupBudget.
+		lctx, cancel := context.WithTimeout(ctx, lookupBudget)
+		defer cancel()
 		b := array.NewRecordBuilder(v.src.mem, lateSchema)
 		defer b.Release()
 		for i, seq := range seqs {
 			b.Field(0).(*array.Int64Builder).Append(seq)
 			b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(times[i]))
 			b.Field(2).(*array.StringBuilder).Append("window already closed: event time is behind the watermark minus the allowed lateness")
-			payload, err := v.payload(ctx, uint64(seq), i)
+			payload, err := v.payload(lctx, uint64(seq), i)
 			if err != nil {
 				b.Field(3).AppendNull()
 			} else {
@@ -222,17 +225,18 @@ func (v *viewRT) lateWriter(log *slog.Logger) func(ctx context.Context, seqs, ti
 	}
 }
 
-// maxPayloadLookups bounds the stream look-ups per batch of late events;
-// beyond it the payload column is NULL (the sequence still points at the
-// message).
-const maxPayloadLookups = 1000
+// maxPayloadLookups and lookupBudget bound the stream look-ups per batch
+// of late events; beyond them the payload column is NULL (the sequence
+// still points at the message in the stream).
+const (
+	maxPayloadLookups = 1000
+	lookupBudget      = 2 * time.Second
+)
 
 func (v *viewRT) payload(ctx context.Context, seq uint64, i int) (string, error) {
-	if i >= maxPayloadLookups || v.src.stream == nil {
+	if i >= maxPayloadLookups || v.src.stream == nil || ctx.Err() != nil {
 		return "", errors.New("not looked up")
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
 	m, err := v.src.stream.GetMsg(ctx, seq)
 	if err != nil {
 		return "", err

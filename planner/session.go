@@ -3,7 +3,6 @@ package planner
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/jackc/pgerrcode"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
-	"github.com/sessionsql/sessionsql/catalog"
 	"github.com/sessionsql/sessionsql/exec"
 	"github.com/sessionsql/sessionsql/exec/expr"
 	"github.com/sessionsql/sessionsql/server"
@@ -389,22 +387,10 @@ func (e *Engine) describeRelation(d *sql.Describe) (*server.Result, error) {
 			add(c.Name, c.Type, attr)
 		}
 	} else if t, ok := e.liveTable(name); ok {
-		spec := t.Spec()
+		spec := t.Spec() // a view's result table carries its key; dead letters have none
 		keys := map[int]bool{}
 		for _, k := range spec.Key {
 			keys[k] = true
-		}
-		if v, isView := e.cat.View(name); isView {
-			_ = v
-			e.mu.Lock()
-			rt := e.views[name]
-			e.mu.Unlock()
-			if rt != nil {
-				for _, k := range rt.plan.table.Key {
-					keys[k] = true
-				}
-				spec = rt.plan.table
-			}
 		}
 		for i, f := range spec.Schema.Fields() {
 			attr := ""
@@ -460,17 +446,4 @@ func (s *session) explain(ctx context.Context, st *sql.Explain) (*server.Result,
 	}
 	res.Tag = "EXPLAIN"
 	return res, nil
-}
-
-// relationNames lists every live table, for messages.
-func (e *Engine) relationNames() []string {
-	var out []string
-	for _, s := range e.cat.Sources() {
-		out = append(out, s.Name, catalog.RejectsTable(s.Name))
-	}
-	for _, v := range e.cat.Views() {
-		out = append(out, v.Name, catalog.LateTable(v.Name))
-	}
-	sort.Strings(out)
-	return out
 }

@@ -42,13 +42,10 @@ type viewPlan struct {
 
 	// post computes, from the window operator's rows, the result table's
 	// columns (without emitted_at) then the final flag.
-	post      []expr.Expr
-	table     sink.TableSpec // the result table: select list, hidden keys, is_final, emitted_at
-	timeName  string
-	gap       time.Duration
-	emit      sql.Emit
-	lateness  time.Duration
-	hiddenCol []string // result columns added for keys missing from the select list
+	post     []expr.Expr
+	table    sink.TableSpec // the result table: select list, hidden keys, is_final, emitted_at
+	emit     sql.Emit
+	lateness time.Duration
 }
 
 // sourceScope is a source's columns as a scope, with _seq last.
@@ -62,14 +59,6 @@ func sourceScope(src *catalog.Source) (scope, error) {
 		sc = append(sc, column{name: c.Name, typ: t})
 	}
 	return append(sc, column{name: SeqColumn, typ: sqltypes.Int64}), nil
-}
-
-func schemaOf(sc scope) *arrow.Schema {
-	fs := make([]arrow.Field, len(sc))
-	for i, c := range sc {
-		fs[i] = arrow.Field{Name: c.name, Type: c.typ, Nullable: true}
-	}
-	return arrow.NewSchema(fs, nil)
 }
 
 // viewGroup resolves the select list of a window query: aggregates,
@@ -238,8 +227,6 @@ func (e *Engine) planView(name string, q *sql.Query, sess *session) (*viewPlan, 
 	if w.Gap <= 0 {
 		return nil, sqlerr.At(pgerrcode.InvalidParameterValue, w.Pos, "session gap must be positive")
 	}
-	p.gap = w.Gap
-	p.timeName = w.TimeCol.Name
 
 	if sel.Where != nil {
 		if p.filter, err = b.condition(sel.Where, in, "WHERE"); err != nil {
@@ -286,7 +273,6 @@ func (e *Engine) planView(name string, q *sql.Query, sess *session) (*viewPlan, 
 		Lateness: q.Lateness,
 	}
 	// Bind the select list: this appends aggregate arguments to pre.
-	p.preSchema = schemaOf(nil) // placeholder until pre is complete
 	if err := p.bindSelect(q, g); err != nil {
 		return nil, err
 	}
@@ -349,7 +335,6 @@ func (p *viewPlan) bindSelect(q *sql.Query, g *viewGroup) error {
 		}
 		seen[name] = true
 		key = append(key, len(fields))
-		p.hiddenCol = append(p.hiddenCol, name)
 		fields = append(fields, field{name: name, e: src})
 		return nil
 	}

@@ -473,6 +473,26 @@ func TestBadInputKeepsRunning(t *testing.T) {
 	if state != "running" {
 		t.Fatalf("view state %q after bad input", state)
 	}
+
+	// An event for user 5's closed session is late: it goes to
+	// play_sessions_late with its raw message, and the final row stays.
+	tooLate := good
+	tooLate.ts += 60_000
+	if err := source.Publish(ctx, js, "plays.x", [][]byte{tooLate.json()}); err != nil {
+		t.Fatal(err)
+	}
+	waitPosition(t, other, "play_sessions", 5)
+	var seq int64
+	var payload string
+	if err := other.QueryRow(ctx, `SELECT seq, payload FROM play_sessions_late`).Scan(&seq, &payload); err != nil {
+		t.Fatal(err)
+	}
+	if seq != 5 || payload != string(tooLate.json()) {
+		t.Fatalf("late row: seq %d payload %s", seq, payload)
+	}
+	if err := other.QueryRow(ctx, `SELECT count(*) FROM play_sessions WHERE user_id = 5 AND events = 1`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("user 5's final row changed by a late event: %d rows, %v", n, err)
+	}
 }
 
 func ptr(v int64) *int64 { return &v }

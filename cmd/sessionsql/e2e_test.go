@@ -270,7 +270,8 @@ FROM s GROUP BY user_id, sid`
 // window-function computation over the same events.
 func TestSessionsMatchPostgresOracle(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	ts := startServe(t, t.TempDir(), dsn)
+	dir := t.TempDir()
+	ts := startServe(t, dir, dsn)
 	conn := ts.connect(t)
 	ctx := context.Background()
 	mustExec(t, conn, createPlays)
@@ -327,19 +328,23 @@ func TestSessionsMatchPostgresOracle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(pg.QueryRow(ctx, `SELECT count(*) FROM (`+oracleSQL+`) o`).Scan(&oracleRows))
-	must(pg.QueryRow(ctx, `SELECT count(*) FROM play_sessions`).Scan(&resultRows))
-	must(pg.QueryRow(ctx, `SELECT count(*) FROM ((`+oracleSQL+`) EXCEPT ALL (`+got+`)) d`).Scan(&missing))
-	must(pg.QueryRow(ctx, `SELECT count(*) FROM ((`+got+`) EXCEPT ALL (`+oracleSQL+`)) d`).Scan(&extra))
-	t.Logf("%d events (+%d rejects), oracle %d sessions, result table %d rows", len(evs), rejects, oracleRows, resultRows)
-	if missing != 0 || extra != 0 {
-		rows, _ := pg.Query(ctx, `(`+oracleSQL+`) EXCEPT ALL (`+got+`) ORDER BY 1, 2 LIMIT 5`)
-		sample, _ := pgx.CollectRows(rows, pgx.RowToMap)
-		t.Fatalf("result table differs from the oracle: %d sessions missing, %d extra; first missing: %v", missing, extra, sample)
+	compare := func(when string) {
+		t.Helper()
+		must(pg.QueryRow(ctx, `SELECT count(*) FROM (`+oracleSQL+`) o`).Scan(&oracleRows))
+		must(pg.QueryRow(ctx, `SELECT count(*) FROM play_sessions`).Scan(&resultRows))
+		must(pg.QueryRow(ctx, `SELECT count(*) FROM ((`+oracleSQL+`) EXCEPT ALL (`+got+`)) d`).Scan(&missing))
+		must(pg.QueryRow(ctx, `SELECT count(*) FROM ((`+got+`) EXCEPT ALL (`+oracleSQL+`)) d`).Scan(&extra))
+		t.Logf("%s: %d events (+%d rejects), oracle %d sessions, result table %d rows", when, len(evs), rejects, oracleRows, resultRows)
+		if missing != 0 || extra != 0 {
+			rows, _ := pg.Query(ctx, `(`+oracleSQL+`) EXCEPT ALL (`+got+`) ORDER BY 1, 2 LIMIT 5`)
+			sample, _ := pgx.CollectRows(rows, pgx.RowToMap)
+			t.Fatalf("%s: result table differs from the oracle: %d sessions missing, %d extra; first missing: %v", when, missing, extra, sample)
+		}
+		if oracleRows < 1000 || resultRows != oracleRows {
+			t.Fatalf("%s: oracle has %d sessions, result table %d rows (every test session final, the flush session still open)", when, oracleRows, resultRows)
+		}
 	}
-	if oracleRows < 1000 || resultRows != oracleRows {
-		t.Fatalf("oracle has %d sessions, result table %d rows (every test session final, the flush session still open)", oracleRows, resultRows)
-	}
+	compare("first run")
 
 	// The live table over the wire holds the same rows.
 	var live int64
@@ -353,6 +358,18 @@ func TestSessionsMatchPostgresOracle(t *testing.T) {
 	must(pg.QueryRow(ctx, `SELECT count(*) FROM plays_rejects WHERE reason <> ''`).Scan(&pgRej))
 	if rej != int64(rejects) || pgRej != int64(rejects) {
 		t.Fatalf("rejects: live %d, PostgreSQL %d, published %d", rej, pgRej, rejects)
+	}
+
+	// Restart over the same data directory and sink: the view rebuilds
+	// from its start and upserts the same rows; nothing is duplicated.
+	ts.stop()
+	ts2 := startServe(t, dir, dsn)
+	conn2 := ts2.connect(t)
+	waitPosition(t, conn2, "play_sessions", int64(len(payloads)))
+	compare("after restart")
+	must(pg.QueryRow(ctx, `SELECT count(*) FROM plays_rejects`).Scan(&pgRej))
+	if pgRej != int64(rejects) {
+		t.Fatalf("rejects in PostgreSQL after restart: %d, published %d", pgRej, rejects)
 	}
 }
 

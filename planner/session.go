@@ -57,7 +57,7 @@ func (s *session) Prepare(ctx context.Context, text string, paramOIDs []uint32) 
 	}
 	prm := &params{types: map[int]arrow.DataType{}}
 	for i, oid := range paramOIDs {
-		if t := typeOfOID(oid); t != nil {
+		if t, ok := sqltypes.FromOID(oid); ok {
 			prm.types[i+1] = t
 		}
 	}
@@ -75,24 +75,6 @@ func (s *session) Prepare(ctx context.Context, text string, paramOIDs []uint32) 
 		p.Params = append(p.Params, sqltypes.OID(t))
 	}
 	return p, nil
-}
-
-func typeOfOID(oid uint32) arrow.DataType {
-	switch oid {
-	case sqltypes.OIDInt8, 21, 23: // int8, int2, int4
-		return sqltypes.Int64
-	case sqltypes.OIDFloat8, 700, 1700: // float8, float4, numeric
-		return sqltypes.Float64
-	case sqltypes.OIDText, 1043, 1042: // text, varchar, bpchar
-		return sqltypes.String
-	case sqltypes.OIDBool:
-		return sqltypes.Bool
-	case sqltypes.OIDTimestamp:
-		return sqltypes.Timestamp
-	case sqltypes.OIDTimestampTZ:
-		return sqltypes.TimestampTZ
-	}
-	return nil
 }
 
 // describe returns a statement's result columns (nil for no rows) and the

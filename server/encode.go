@@ -22,19 +22,6 @@ const (
 	formatBinary int16 = 1
 )
 
-// OIDs of parameter types clients send besides the engine's own five.
-const (
-	oidName    uint32 = 19
-	oidInt2    uint32 = 21
-	oidInt4    uint32 = 23
-	oidJSON    uint32 = 114
-	oidFloat4  uint32 = 700
-	oidBPChar  uint32 = 1042
-	oidVarchar uint32 = 1043
-	oidDate    uint32 = 1082
-	oidNumeric uint32 = 1700
-)
-
 // typeSize is pg_type.typlen of the engine's types, as RowDescription
 // reports it.
 func typeSize(oid uint32) int16 {
@@ -54,9 +41,9 @@ func binarySize(oid uint32) int {
 	switch oid {
 	case sqltypes.OIDBool:
 		return 1
-	case oidInt2:
+	case sqltypes.OIDInt2:
 		return 2
-	case oidInt4, oidFloat4, oidDate:
+	case sqltypes.OIDInt4, sqltypes.OIDFloat4, sqltypes.OIDDate:
 		return 4
 	case sqltypes.OIDInt8, sqltypes.OIDFloat8, sqltypes.OIDTimestamp, sqltypes.OIDTimestampTZ:
 		return 8
@@ -67,17 +54,17 @@ func binarySize(oid uint32) int {
 // typeName is the name PostgreSQL uses for oid in error messages.
 func typeName(oid uint32) string {
 	switch oid {
-	case oidInt2:
+	case sqltypes.OIDInt2:
 		return "smallint"
-	case oidInt4:
+	case sqltypes.OIDInt4:
 		return "integer"
 	case sqltypes.OIDInt8:
 		return "bigint"
-	case oidFloat4:
+	case sqltypes.OIDFloat4:
 		return "real"
 	case sqltypes.OIDFloat8:
 		return "double precision"
-	case oidNumeric:
+	case sqltypes.OIDNumeric:
 		return "numeric"
 	case sqltypes.OIDBool:
 		return "boolean"
@@ -85,7 +72,7 @@ func typeName(oid uint32) string {
 		return "timestamp without time zone"
 	case sqltypes.OIDTimestampTZ:
 		return "timestamp with time zone"
-	case oidDate:
+	case sqltypes.OIDDate:
 		return "date"
 	}
 	return fmt.Sprintf("oid %d", oid)
@@ -271,7 +258,7 @@ func (e *encoder) decodeParam(n int, oid uint32, format int16, src []byte) (any,
 			"incorrect binary data format in bind parameter %d", n)
 	}
 	switch oid {
-	case oidInt2, oidInt4, sqltypes.OIDInt8:
+	case sqltypes.OIDInt2, sqltypes.OIDInt4, sqltypes.OIDInt8:
 		if format == formatText {
 			v, err := strconv.ParseInt(strings.TrimSpace(string(src)), 10, 64)
 			if err != nil {
@@ -284,7 +271,7 @@ func (e *encoder) decodeParam(n int, oid uint32, format int16, src []byte) (any,
 			return nil, bad(err)
 		}
 		return v, nil
-	case oidFloat4, sqltypes.OIDFloat8, oidNumeric:
+	case sqltypes.OIDFloat4, sqltypes.OIDFloat8, sqltypes.OIDNumeric:
 		if format == formatText {
 			v, err := parseFloat8(string(src))
 			if err != nil {
@@ -310,7 +297,7 @@ func (e *encoder) decodeParam(n int, oid uint32, format int16, src []byte) (any,
 			return nil, bad(err)
 		}
 		return v, nil
-	case sqltypes.OIDTimestamp, sqltypes.OIDTimestampTZ, oidDate:
+	case sqltypes.OIDTimestamp, sqltypes.OIDTimestampTZ, sqltypes.OIDDate:
 		var v time.Time
 		if err := e.m.Scan(oid, format, src, &v); err != nil {
 			if format == formatBinary {
@@ -328,7 +315,7 @@ func (e *encoder) decodeParam(n int, oid uint32, format int16, src []byte) (any,
 			v = v.UTC()
 		}
 		return v, nil
-	case sqltypes.OIDText, oidVarchar, oidBPChar, oidName, oidJSON, sqltypes.OIDUnknown, 0:
+	case sqltypes.OIDText, sqltypes.OIDVarchar, sqltypes.OIDBPChar, sqltypes.OIDName, sqltypes.OIDJSON, sqltypes.OIDUnknown, 0:
 		// Text types have the same bytes in both formats; an unspecified
 		// or unknown type is taken as text, as PostgreSQL does for an
 		// untyped literal.

@@ -319,18 +319,10 @@ func castType(t token) (arrow.DataType, string, error) {
 	return nil, "", sqlerr.At(pgerrcode.UndefinedObject, t.pos, "type %q does not exist", t.text)
 }
 
+// typeOfOID reads a declared parameter type; undeclared ones are text.
 func typeOfOID(oid uint32) arrow.DataType {
-	switch oid {
-	case oidInt2, oidInt4, sqltypes.OIDInt8:
-		return sqltypes.Int64
-	case oidFloat4, sqltypes.OIDFloat8, oidNumeric:
-		return sqltypes.Float64
-	case sqltypes.OIDBool:
-		return sqltypes.Bool
-	case sqltypes.OIDTimestamp:
-		return sqltypes.Timestamp
-	case sqltypes.OIDTimestampTZ:
-		return sqltypes.TimestampTZ
+	if t, ok := sqltypes.FromOID(oid); ok {
+		return t
 	}
 	return sqltypes.String
 }

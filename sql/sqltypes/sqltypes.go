@@ -39,6 +39,20 @@ const (
 	OIDUnknown     uint32 = 705
 )
 
+// OIDs of other PostgreSQL types that clients declare for parameters; the
+// engine reads them as one of its own types (FromOID).
+const (
+	OIDName    uint32 = 19
+	OIDInt2    uint32 = 21
+	OIDInt4    uint32 = 23
+	OIDJSON    uint32 = 114
+	OIDFloat4  uint32 = 700
+	OIDBPChar  uint32 = 1042
+	OIDVarchar uint32 = 1043
+	OIDDate    uint32 = 1082
+	OIDNumeric uint32 = 1700
+)
+
 // FromName returns the type of a SQL type name as a user writes it
 // (case-insensitive, with or without a length such as VARCHAR(20)).
 func FromName(name string) (arrow.DataType, error) {
@@ -103,6 +117,27 @@ func OID(t arrow.DataType) uint32 {
 		return OIDTimestampTZ
 	}
 	return OIDUnknown
+}
+
+// FromOID returns the engine type that holds values of the PostgreSQL
+// type oid (a parameter type a client declared); ok is false for OIDs the
+// engine does not read, including 0 (unspecified).
+func FromOID(oid uint32) (t arrow.DataType, ok bool) {
+	switch oid {
+	case OIDInt8, OIDInt2, OIDInt4:
+		return Int64, true
+	case OIDFloat8, OIDFloat4, OIDNumeric:
+		return Float64, true
+	case OIDText, OIDVarchar, OIDBPChar, OIDName:
+		return String, true
+	case OIDBool:
+		return Bool, true
+	case OIDTimestamp:
+		return Timestamp, true
+	case OIDTimestampTZ:
+		return TimestampTZ, true
+	}
+	return nil, false
 }
 
 // IsTimestamp reports whether t is TIMESTAMP or TIMESTAMPTZ.

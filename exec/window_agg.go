@@ -201,18 +201,20 @@ func (op *WindowAggOp) Advance(ctx context.Context, wm Watermark) error {
 		frontier -= lat
 	}
 	var ids []windows.ID
-	bs := make([]array.Builder, 0, op.schema.NumFields())
+	var bs []array.Builder // made on the first closed window: most watermarks close none
 	defer func() {
 		for _, b := range bs {
 			b.Release()
 		}
 	}()
-	for _, f := range op.schema.Fields()[:len(op.spec.Keys)+2] {
-		bs = append(bs, array.NewBuilder(op.mem, f.Type))
-	}
 	nk := len(op.spec.Keys)
 	var decodeErr error
 	op.asg.CloseUpTo(frontier, func(id windows.ID) {
+		if bs == nil {
+			for _, f := range op.schema.Fields()[:nk+2] {
+				bs = append(bs, array.NewBuilder(op.mem, f.Type))
+			}
+		}
 		ids = append(ids, id)
 		if err := op.codec.Decode(op.asg.Key(id), bs[:nk]); err != nil && decodeErr == nil {
 			decodeErr = err

@@ -137,7 +137,7 @@ func sourceColumns(s *catalog.Source) ([]source.Column, int, error) {
 
 // startSource creates the source's stream if absent, its dead-letter
 // table and its reader (not yet reading). The caller holds e.mu.
-func (e *Engine) startSource(ctx context.Context, s *catalog.Source, fresh bool) (*sourceRT, error) {
+func (e *Engine) startSource(ctx context.Context, s *catalog.Source) (*sourceRT, error) {
 	cols, timeCol, err := sourceColumns(s)
 	if err != nil {
 		return nil, err
@@ -193,10 +193,10 @@ func (e *Engine) resumeReader(s *sourceRT) {
 // startView builds a view's tables and pipeline and starts it. fresh is
 // true for CREATE (the sink table must be new), false for a restart.
 // The caller holds e.mu; the caller rewinds the reader.
-func (e *Engine) startView(ctx context.Context, def *catalog.View, plan *viewPlan, fresh bool) (*viewRT, error) {
+func (e *Engine) startView(ctx context.Context, def *catalog.View, plan *viewPlan, fresh bool) error {
 	src := e.sources[def.Source]
 	if src == nil {
-		return nil, sqlerr.New(pgerrcode.UndefinedTable, "source %q is not running", def.Source)
+		return sqlerr.New(pgerrcode.UndefinedTable, "source %q is not running", def.Source)
 	}
 	v := &viewRT{def: def, plan: plan, src: src}
 	v.result = sink.NewMemory(plan.table, e.mem)
@@ -204,10 +204,10 @@ func (e *Engine) startView(ctx context.Context, def *catalog.View, plan *viewPla
 	v.late = sink.NewMemory(liveLate, e.mem)
 	tables := []exec.Table{}
 	desc := def.Name
-	fail := func(err error) (*viewRT, error) {
+	fail := func(err error) error {
 		v.result.Close()
 		v.late.Close()
-		return nil, err
+		return err
 	}
 	if e.pg != nil {
 		var err error
@@ -245,7 +245,7 @@ func (e *Engine) startView(ctx context.Context, def *catalog.View, plan *viewPla
 	src.router.Add(v.pipe)
 	e.views[def.Name] = v
 	log.Info("materialized view running", "source", def.Source, "from_seq", def.StartSeq)
-	return v, nil
+	return nil
 }
 
 // stopView stops a view's pipeline and forgets it. The caller holds e.mu.
@@ -273,13 +273,10 @@ func (e *Engine) createSource(ctx context.Context, cs *sql.CreateSource) (string
 	if err != nil {
 		return "", err
 	}
-	if _, taken := e.sources[def.Name]; taken {
-		return "", sqlerr.At(pgerrcode.DuplicateTable, cs.Name.Pos, "relation %q already exists", def.Name)
-	}
 	if err := e.checkName(def.Name, cs.Name.Pos); err != nil {
 		return "", err
 	}
-	rt, err := e.startSource(ctx, def, true)
+	rt, err := e.startSource(ctx, def)
 	if err != nil {
 		return "", err
 	}
@@ -346,7 +343,7 @@ func (e *Engine) createView(ctx context.Context, cv *sql.CreateView, sess *sessi
 	// event from its start, the others skip what they have seen.
 	src.stopReader()
 	defer e.resumeReader(src)
-	if _, err := e.startView(ctx, def, plan, true); err != nil {
+	if err := e.startView(ctx, def, plan, true); err != nil {
 		_ = e.cat.DropView(ctx, name)
 		return "", err
 	}

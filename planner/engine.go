@@ -69,7 +69,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, s := range e.cat.Sources() {
-		if _, err := e.startSource(ctx, s, false); err != nil {
+		if _, err := e.startSource(ctx, s); err != nil {
 			e.log.Error("source not restarted", "source", s.Name, "err", err)
 		}
 	}
@@ -98,8 +98,7 @@ func (e *Engine) restoreView(ctx context.Context, v *catalog.View) error {
 	if err != nil {
 		return err
 	}
-	_, err = e.startView(ctx, v, plan, false)
-	return err
+	return e.startView(ctx, v, plan, false)
 }
 
 // Close stops every view and source and waits for their goroutines. Stop

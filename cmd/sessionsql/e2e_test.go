@@ -578,3 +578,36 @@ func TestManyClients(t *testing.T) {
 		t.Fatalf("view %s", state)
 	}
 }
+
+// TestStartLatestAndIdleTimeout: with start = 'latest' a new view reads
+// only events published after it was created; with idle_timeout the
+// watermark follows processing time when the stream is quiet, so the
+// session closes without any later event.
+func TestStartLatestAndIdleTimeout(t *testing.T) {
+	ts := startServe(t, t.TempDir(), "")
+	conn := ts.connect(t)
+	ctx := context.Background()
+	mustExec(t, conn, `CREATE SOURCE clicks (k BIGINT, ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+	  WITH (start = 'latest', idle_timeout = '1s')`)
+	mustExec(t, conn, `INSERT INTO clicks VALUES (1, '2024-01-01 00:00:00')`)
+	mustExec(t, conn, `CREATE MATERIALIZED VIEW s AS SELECT k, COUNT(*) AS n FROM clicks GROUP BY k, SESSION(ts, INTERVAL '1' MINUTE)`)
+	mustExec(t, conn, `INSERT INTO clicks VALUES (1, '2024-01-01 00:00:30'), (2, '2024-01-01 00:00:10')`)
+	checkFor(t, 30*time.Second, func() error {
+		rows, err := conn.Query(ctx, `SELECT k, n FROM s WHERE is_final ORDER BY k`)
+		if err != nil {
+			return err
+		}
+		got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+			var k, n int64
+			err := r.Scan(&k, &n)
+			return fmt.Sprintf("%d:%d", k, n), err
+		})
+		if err != nil {
+			return err
+		}
+		if strings.Join(got, " ") != "1:1 2:1" {
+			return fmt.Errorf("final rows %v, want [1:1 2:1] (the event before the view is not read)", got)
+		}
+		return nil
+	})
+}

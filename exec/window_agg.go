@@ -3,7 +3,8 @@ package exec
 import (
 	"context"
 	"fmt"
-	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -22,20 +23,43 @@ type AggSpec struct {
 	Desc string // for EXPLAIN, e.g. "sum(bytes)"
 }
 
+// EmitSpec says when rows of open windows are written besides the final
+// row. The zero value is EMIT FINAL.
+type EmitSpec struct {
+	Every       time.Duration // EMIT EARLY EVERY INTERVAL: processing time
+	EveryEvents int64         // EMIT EARLY EVERY n EVENTS
+}
+
+func (e EmitSpec) String() string {
+	switch {
+	case e.Every > 0:
+		return "early every " + e.Every.String()
+	case e.EveryEvents > 0:
+		return fmt.Sprintf("early every %d events", e.EveryEvents)
+	}
+	return "final"
+}
+
 // WindowSpec describes a window query's grouping.
 type WindowSpec struct {
 	Keys     []int    // input columns of the group keys, in GROUP BY order
 	KeyNames []string // their names, for EXPLAIN and the output schema
 	Time     int      // input column of the event time (a timestamp)
-	Seq      int      // input column of the stream sequence, for late events
+	Seq      int      // input column of the stream sequence (arrival order)
 	// NewAssigner returns the window kind's assigner; Desc describes it for
 	// EXPLAIN, e.g. "SESSION(ts, 30m0s)".
 	NewAssigner func() windows.Assigner
 	Desc        string
-	// Gap is the SESSION gap given to every event.
-	Gap      time.Duration
-	Lateness time.Duration
-	Aggs     []AggSpec
+	// Gap is the SESSION gap given to every event, unless GapCol (>= 0)
+	// names an int64 column of per-event gaps in ms (NULL or negative: 0).
+	Gap    time.Duration
+	GapCol int
+	// StartCol and EndCol (>= 0) name the boolean columns of EVENT_WINDOW's
+	// START WHEN and END WHEN conditions (NULL: false).
+	StartCol, EndCol int
+	Lateness         time.Duration
+	Emit             EmitSpec
+	Aggs             []AggSpec
 	// OnLate receives events too late for their window (stream sequences
 	// and event times); it is called from the pipeline's goroutine.
 	OnLate func(ctx context.Context, seqs, times []int64) error
@@ -46,15 +70,26 @@ const (
 	ColWindowStart = "$window_start"
 	ColWindowEnd   = "$window_end"
 	ColFinal       = "$final"
+	ColRetract     = "$retract"
 )
 
 // WindowAggOp assigns events to windows, folds them into per-window
-// aggregates, and emits a row per window when the watermark closes it.
+// aggregates, and emits the changes of the result table.
 //
-// Input: any batch holding the key, time, sequence and aggregate-argument
-// columns the spec names. Output rows: the group keys, $window_start,
-// $window_end, one column per aggregate, then $final (true: the window has
-// closed). EMIT FINAL rows are emitted on Advance, in order of window end.
+// Output rows: the group keys, $window_start, $window_end (NULL while
+// unknown), one column per aggregate, $final, $retract. A row with
+// $retract = false is an upsert of the window's row, keyed by its keys
+// and start; $final says the watermark has passed the window's end. A row
+// with $retract = true deletes the row keyed by its keys and start (the
+// other columns are NULL): the window was absorbed by a merge, recomputed
+// away, or its start moved. Within one batch a key appears at most once.
+//
+// When rows are written: a window's row is written when the watermark
+// passes its end (final), and again for each later change until the
+// frontier (watermark minus allowed lateness) passes its end, when its
+// state is released. EMIT EARLY adds partial rows of open windows: every
+// EmitSpec.Every of processing time for the windows that changed, or
+// after every EmitSpec.EveryEvents events of a window.
 type WindowAggOp struct {
 	spec   WindowSpec
 	mem    memory.Allocator
@@ -63,19 +98,75 @@ type WindowAggOp struct {
 	codec  *KeyCodec
 	asg    windows.Assigner
 	accs   []windows.Accumulator
+	keeps  bool // the assigner folds rows later: hold batches
+	wm     int64
+
+	// Per slot: emission bookkeeping.
+	emitted []bool  // a row of the window is in the result table...
+	emStart []int64 // ...keyed by this start...
+	emFinal []bool  // ...and final
+	dirty   []bool  // changed since its last row
+	since   []int64 // events since its last row (EVERY n EVENTS)
+
+	due       []windows.ID // windows to write at the next flush
+	changed   []windows.ID // EVERY INTERVAL: windows changed since the last tick
+	pend      pendingRows
+	lastEarly time.Time
+
+	// Batches whose rows the assigner may still fold, by number.
+	held      map[uint32]*heldBatch
+	nextBatch uint32
 
 	// per-batch scratch, reused
 	keyCols []arrow.Array
 	events  []windows.Event
 	ids     []windows.ID
 	outs    []windows.Outcome
+	times   []int64
+	seqs    []int64
+	rows    []int32
 
-	open, stateBytes, lateEvents atomic.Int64
+	open, stateBytes, lateEvents, unmatched, emittedRows, retractions atomic.Int64
+}
+
+type heldBatch struct {
+	rec   arrow.RecordBatch
+	maxT  int64 // latest event time among its rows the assigner may fold
+	times []int64
+	seqs  []int64
+}
+
+// pendingRows are the rows of the next output batch: upserts of windows
+// (their aggregates are read from the slots at flush) and retractions.
+type pendingRows struct {
+	ids    []windows.ID
+	keys   [][]byte
+	starts []int64
+	ends   []int64
+	final  []bool
+
+	retractKeys   [][]byte
+	retractStarts []int64
+
+	// release are slots closed during this batch: reset after the flush.
+	release []windows.ID
+}
+
+func (p *pendingRows) reset() {
+	*p = pendingRows{
+		ids: p.ids[:0], keys: p.keys[:0], starts: p.starts[:0], ends: p.ends[:0], final: p.final[:0],
+		retractKeys: p.retractKeys[:0], retractStarts: p.retractStarts[:0], release: p.release[:0],
+	}
+}
+
+func (p *pendingRows) retract(key []byte, start int64) {
+	p.retractKeys = append(p.retractKeys, slices.Clone(key))
+	p.retractStarts = append(p.retractStarts, start)
 }
 
 // NewWindowAggOp returns the operator for spec over input of schema in.
 func NewWindowAggOp(mem memory.Allocator, spec WindowSpec, in *arrow.Schema) (*WindowAggOp, error) {
-	op := &WindowAggOp{spec: spec, mem: mem}
+	op := &WindowAggOp{spec: spec, mem: mem, held: make(map[uint32]*heldBatch)}
 	var fields []arrow.Field
 	var keyTypes []arrow.DataType
 	for i, k := range spec.Keys {
@@ -92,9 +183,18 @@ func NewWindowAggOp(mem memory.Allocator, spec WindowSpec, in *arrow.Schema) (*W
 	if tt.ID() != arrow.TIMESTAMP {
 		return nil, fmt.Errorf("window time column %q is %s, not a timestamp", in.Field(spec.Time).Name, tt)
 	}
+	for _, c := range []struct {
+		idx  int
+		want arrow.Type
+		what string
+	}{{spec.GapCol, arrow.INT64, "gap"}, {spec.StartCol, arrow.BOOL, "START WHEN"}, {spec.EndCol, arrow.BOOL, "END WHEN"}, {spec.Seq, arrow.INT64, "sequence"}} {
+		if c.idx >= 0 && in.Field(c.idx).Type.ID() != c.want {
+			return nil, fmt.Errorf("window %s column %q is %s, not %s", c.what, in.Field(c.idx).Name, in.Field(c.idx).Type, c.want)
+		}
+	}
 	fields = append(fields,
-		arrow.Field{Name: ColWindowStart, Type: tt},
-		arrow.Field{Name: ColWindowEnd, Type: tt})
+		arrow.Field{Name: ColWindowStart, Type: tt, Nullable: true},
+		arrow.Field{Name: ColWindowEnd, Type: tt, Nullable: true})
 	for _, a := range spec.Aggs {
 		var argType arrow.DataType
 		if a.Arg >= 0 {
@@ -107,7 +207,9 @@ func NewWindowAggOp(mem memory.Allocator, spec WindowSpec, in *arrow.Schema) (*W
 		op.accs = append(op.accs, acc)
 		fields = append(fields, arrow.Field{Name: a.Desc, Type: acc.Type(), Nullable: true})
 	}
-	fields = append(fields, arrow.Field{Name: ColFinal, Type: arrow.FixedWidthTypes.Boolean})
+	fields = append(fields,
+		arrow.Field{Name: ColFinal, Type: arrow.FixedWidthTypes.Boolean},
+		arrow.Field{Name: ColRetract, Type: arrow.FixedWidthTypes.Boolean})
 	op.schema = arrow.NewSchema(fields, nil)
 	return op, nil
 }
@@ -121,15 +223,9 @@ func (op *WindowAggOp) Schema() *arrow.Schema { return op.schema }
 func (op *WindowAggOp) Open(_ context.Context, out Downstream) error {
 	op.out = out
 	op.asg = op.spec.NewAssigner()
+	_, op.keeps = op.asg.(*windows.Sequential)
+	op.wm = int64(MinWatermark)
 	return nil
-}
-
-// Merge implements windows.Merger: the absorbed window's aggregates move
-// into the survivor.
-func (op *WindowAggOp) Merge(into, from windows.ID) {
-	for _, a := range op.accs {
-		a.Merge(into, from)
-	}
 }
 
 // Push implements Operator.
@@ -146,41 +242,88 @@ func (op *WindowAggOp) Push(ctx context.Context, b arrow.RecordBatch) error {
 		op.keyCols = append(op.keyCols, b.Column(k))
 	}
 	keys := op.codec.Encode(op.keyCols, n)
-	times := b.Column(op.spec.Time).(*array.Timestamp)
-	tv := times.TimestampValues()
+	tv := b.Column(op.spec.Time).(*array.Timestamp).TimestampValues()
+	op.times = resize(op.times, n)
+	op.seqs = resize(op.seqs, n)
+	for i := range n {
+		op.times[i] = int64(tv[i])
+	}
+	if op.spec.Seq >= 0 {
+		copy(op.seqs, b.Column(op.spec.Seq).(*array.Int64).Int64Values())
+	} else {
+		clear(op.seqs)
+	}
+	batchNo := op.nextBatch
+	op.nextBatch++
 	gap := op.spec.Gap.Milliseconds()
 	op.events = resize(op.events, n)
 	for i := range op.events {
-		op.events[i] = windows.Event{Time: int64(tv[i]), Gap: gap}
+		op.events[i] = windows.Event{Time: op.times[i], Gap: gap, Seq: op.seqs[i], Ref: uint64(batchNo)<<32 | uint64(i)}
+	}
+	if op.spec.GapCol >= 0 {
+		gc := b.Column(op.spec.GapCol).(*array.Int64)
+		for i := range op.events {
+			op.events[i].Gap = 0
+			if g := gc.Value(i); gc.IsValid(i) && g > 0 {
+				op.events[i].Gap = g
+			}
+		}
+	}
+	if op.spec.StartCol >= 0 {
+		sc, ec := b.Column(op.spec.StartCol).(*array.Boolean), b.Column(op.spec.EndCol).(*array.Boolean)
+		for i := range op.events {
+			op.events[i].Start = sc.IsValid(i) && sc.Value(i)
+			op.events[i].End = ec.IsValid(i) && ec.Value(i)
+		}
+	}
+	var hb *heldBatch
+	if op.keeps {
+		// Register the batch before Assign: the assigner may fold its rows
+		// by Ref while it runs.
+		hb = &heldBatch{rec: b, times: slices.Clone(op.times), seqs: slices.Clone(op.seqs)}
+		op.held[batchNo] = hb
 	}
 	op.ids = resize(op.ids, n)
 	op.outs = resize(op.outs, n)
 	op.asg.Assign(keys, op.events, op.ids, op.outs, op)
+	in := windows.Input{Times: op.times, Seqs: op.seqs}
 	for i, a := range op.accs {
-		var col arrow.Array
+		in.Col = nil
 		if arg := op.spec.Aggs[i].Arg; arg >= 0 {
-			col = b.Column(arg)
+			in.Col = b.Column(arg)
 		}
-		a.Update(op.ids, col)
+		a.Update(op.ids, in)
+	}
+	for _, id := range op.ids {
+		if id != windows.NoWindow {
+			op.Changed(id, 1)
+		}
+	}
+	if hb != nil {
+		hb.maxT = int64(MinWatermark)
+		for i, o := range op.outs {
+			if o != windows.Late {
+				hb.maxT = max(hb.maxT, op.times[i])
+			}
+		}
+		if hb.maxT == int64(MinWatermark) {
+			delete(op.held, batchNo)
+		} else {
+			b.Retain()
+		}
 	}
 	if err := op.reportLate(ctx, b); err != nil {
 		return err
 	}
-	op.updateStats()
-	return nil
+	return op.flush(ctx)
 }
 
 func (op *WindowAggOp) reportLate(ctx context.Context, b arrow.RecordBatch) error {
 	var seqs, times []int64
 	for i, o := range op.outs {
-		if o != windows.Late {
-			continue
-		}
-		times = append(times, op.events[i].Time)
-		if op.spec.Seq >= 0 {
-			seqs = append(seqs, b.Column(op.spec.Seq).(*array.Int64).Value(i))
-		} else {
-			seqs = append(seqs, 0)
+		if o == windows.Late {
+			times = append(times, op.times[i])
+			seqs = append(seqs, op.seqs[i])
 		}
 	}
 	if len(times) == 0 {
@@ -193,49 +336,248 @@ func (op *WindowAggOp) reportLate(ctx context.Context, b arrow.RecordBatch) erro
 	return op.spec.OnLate(ctx, seqs, times)
 }
 
-// Advance implements Operator: windows whose end is before the watermark
-// minus the allowed lateness close, and their final rows are pushed.
-func (op *WindowAggOp) Advance(ctx context.Context, wm Watermark) error {
-	frontier := int64(wm)
-	if lat := op.spec.Lateness.Milliseconds(); frontier > math.MinInt64+lat {
-		frontier -= lat
+func (op *WindowAggOp) grow(id windows.ID) {
+	if int(id) < len(op.dirty) {
+		return
 	}
-	var ids []windows.ID
-	var bs []array.Builder // made on the first closed window: most watermarks close none
-	defer func() {
-		for _, b := range bs {
-			b.Release()
+	n := max(2*len(op.dirty), int(id)+1, 64)
+	op.emitted = append(op.emitted, make([]bool, n-len(op.emitted))...)
+	op.emStart = append(op.emStart, make([]int64, n-len(op.emStart))...)
+	op.emFinal = append(op.emFinal, make([]bool, n-len(op.emFinal))...)
+	op.dirty = append(op.dirty, make([]bool, n-len(op.dirty))...)
+	op.since = append(op.since, make([]int64, n-len(op.since))...)
+}
+
+// Changed implements windows.Observer: window id changed, by events new
+// events. It decides whether the window's row must be written.
+func (op *WindowAggOp) Changed(id windows.ID, events int) {
+	op.grow(id)
+	op.since[id] += int64(events)
+	if n := op.spec.Emit.EveryEvents; n > 0 && op.since[id] >= n && op.since[id]-int64(events) < n {
+		op.due = append(op.due, id)
+	}
+	if op.dirty[id] {
+		return
+	}
+	op.dirty[id] = true
+	if op.spec.Emit.Every > 0 {
+		op.changed = append(op.changed, id)
+	}
+	if _, end := op.asg.Bounds(id); end != windows.NoEnd && end < op.wm {
+		// Fired already: a change within the allowed lateness updates the
+		// final row.
+		op.due = append(op.due, id)
+	}
+}
+
+// Merge implements windows.Observer: the absorbed window's aggregates move
+// into the survivor, and its row goes.
+func (op *WindowAggOp) Merge(into, from windows.ID) {
+	for _, a := range op.accs {
+		a.Merge(into, from)
+	}
+	op.grow(max(into, from))
+	since := op.since[from]
+	op.retract(from)
+	op.Changed(into, int(since))
+}
+
+// Gone implements windows.Observer.
+func (op *WindowAggOp) Gone(id windows.ID) {
+	op.grow(id)
+	op.retract(id)
+	for _, a := range op.accs {
+		a.Reset(id)
+	}
+}
+
+// retract queues the deletion of the window's row, if it has one, and
+// forgets the window.
+func (op *WindowAggOp) retract(id windows.ID) {
+	if op.emitted[id] {
+		op.pend.retract(op.asg.Key(id), op.emStart[id])
+	}
+	op.emitted[id], op.dirty[id], op.since[id] = false, false, 0
+}
+
+// Fold implements windows.Observer: rows of held batches join slot id.
+func (op *WindowAggOp) Fold(id windows.ID, refs []uint64) {
+	refs = slices.Clone(refs)
+	slices.Sort(refs) // by batch, then row
+	for len(refs) > 0 {
+		bn := uint32(refs[0] >> 32)
+		op.rows = op.rows[:0]
+		for len(refs) > 0 && uint32(refs[0]>>32) == bn {
+			op.rows = append(op.rows, int32(uint32(refs[0])))
+			refs = refs[1:]
 		}
-	}()
-	nk := len(op.spec.Keys)
-	var decodeErr error
-	op.asg.CloseUpTo(frontier, func(id windows.ID) {
-		if bs == nil {
-			for _, f := range op.schema.Fields()[:nk+2] {
-				bs = append(bs, array.NewBuilder(op.mem, f.Type))
+		hb := op.held[bn]
+		if hb == nil {
+			panic(fmt.Sprintf("exec: fold of rows of batch %d, which is not held", bn))
+		}
+		in := windows.Input{Times: hb.times, Seqs: hb.seqs}
+		for i, a := range op.accs {
+			in.Col = nil
+			if arg := op.spec.Aggs[i].Arg; arg >= 0 {
+				in.Col = hb.rec.Column(arg)
+			}
+			a.UpdateRows(id, in, op.rows)
+		}
+	}
+}
+
+// Copy implements windows.Observer.
+func (op *WindowAggOp) Copy(dst, src windows.ID) {
+	for _, a := range op.accs {
+		a.Copy(dst, src)
+	}
+}
+
+// Reset implements windows.Observer.
+func (op *WindowAggOp) Reset(id windows.ID) {
+	for _, a := range op.accs {
+		a.Reset(id)
+	}
+}
+
+// Unmatched implements windows.Observer.
+func (op *WindowAggOp) Unmatched(n int) { op.unmatched.Add(int64(n)) }
+
+// write queues the window's row. final marks rows of windows the watermark
+// has passed.
+func (op *WindowAggOp) write(id windows.ID) {
+	start, end := op.asg.Bounds(id)
+	key := op.asg.Key(id)
+	if op.emitted[id] && op.emStart[id] != start {
+		op.pend.retract(key, op.emStart[id])
+	}
+	op.pend.ids = append(op.pend.ids, id)
+	op.pend.keys = append(op.pend.keys, slices.Clone(key))
+	op.pend.starts = append(op.pend.starts, start)
+	op.pend.ends = append(op.pend.ends, end)
+	final := end != windows.NoEnd && end < op.wm
+	op.pend.final = append(op.pend.final, final)
+	op.emitted[id], op.emStart[id], op.emFinal[id], op.dirty[id], op.since[id] = true, start, final, false, 0
+}
+
+// Advance implements Operator: windows the watermark has passed fire,
+// windows the frontier has passed close.
+func (op *WindowAggOp) Advance(ctx context.Context, wm Watermark) error {
+	if int64(wm) > op.wm {
+		op.wm = int64(wm)
+		lat := op.spec.Lateness.Milliseconds()
+		op.asg.Advance(op.wm, lat, op, func(id windows.ID) {
+			op.grow(id)
+			if op.dirty[id] || !op.emitted[id] || !op.emFinal[id] {
+				op.write(id)
+			}
+		}, func(id windows.ID) {
+			// A late change may have moved a fired window's end past the
+			// watermark again, leaving a partial row: write the final one.
+			if op.dirty[id] || !op.emFinal[id] {
+				op.write(id)
+			}
+			op.emitted[id], op.emFinal[id], op.dirty[id], op.since[id] = false, false, false, 0
+			op.pend.release = append(op.pend.release, id)
+		})
+		if op.keeps {
+			f := windows.Frontier(op.wm, lat)
+			for bn, hb := range op.held {
+				if hb.maxT < f {
+					hb.rec.Release()
+					delete(op.held, bn)
+				}
 			}
 		}
-		ids = append(ids, id)
-		if err := op.codec.Decode(op.asg.Key(id), bs[:nk]); err != nil && decodeErr == nil {
-			decodeErr = err
-		}
-		start, end := op.asg.Bounds(id)
-		bs[nk].(*array.TimestampBuilder).Append(arrow.Timestamp(start))
-		bs[nk+1].(*array.TimestampBuilder).Append(arrow.Timestamp(end))
-	})
-	if decodeErr != nil {
-		return fmt.Errorf("window aggregate: %w", decodeErr)
 	}
-	if len(ids) > 0 {
-		if err := op.emit(ctx, ids, bs); err != nil {
-			return err
-		}
+	if err := op.flush(ctx); err != nil {
+		return err
 	}
-	op.updateStats()
 	return op.out.Advance(ctx, wm)
 }
 
-func (op *WindowAggOp) emit(ctx context.Context, ids []windows.ID, bs []array.Builder) error {
+// Tick implements Operator: EMIT EARLY EVERY INTERVAL writes the windows
+// that changed since the last tick.
+func (op *WindowAggOp) Tick(ctx context.Context, now time.Time) error {
+	every := op.spec.Emit.Every
+	if every <= 0 {
+		return nil
+	}
+	if op.lastEarly.IsZero() {
+		op.lastEarly = now
+	}
+	if now.Sub(op.lastEarly) < every {
+		return nil
+	}
+	op.lastEarly = now
+	op.due = append(op.due, op.changed...)
+	op.changed = op.changed[:0]
+	return op.flush(ctx)
+}
+
+// flush writes the due windows' rows and the queued retractions downstream
+// as one batch.
+func (op *WindowAggOp) flush(ctx context.Context) error {
+	for _, id := range op.due {
+		if op.dirty[id] {
+			op.write(id)
+		}
+	}
+	op.due = op.due[:0]
+	defer func() {
+		for _, id := range op.pend.release {
+			op.Reset(id)
+		}
+		op.pend.reset()
+		op.updateStats()
+	}()
+	if len(op.pend.ids)+len(op.pend.retractKeys) == 0 {
+		return nil
+	}
+	rec, err := op.build()
+	if err != nil {
+		return err
+	}
+	defer rec.Release()
+	return op.out.Push(ctx, rec)
+}
+
+// build makes the output batch of the pending rows: the upserts, then the
+// retractions of keys no upsert of the batch writes.
+func (op *WindowAggOp) build() (arrow.RecordBatch, error) {
+	p := &op.pend
+	nu := len(p.ids)
+	written := make(map[string]bool, nu+len(p.retractKeys))
+	for i := range nu {
+		written[rowKey(p.keys[i], p.starts[i])] = true
+	}
+	keys, starts := p.keys, p.starts
+	for i, k := range p.retractKeys {
+		if rk := rowKey(k, p.retractStarts[i]); !written[rk] {
+			written[rk] = true
+			keys = append(keys, k)
+			starts = append(starts, p.retractStarts[i])
+		}
+	}
+	n := len(keys)
+	nk := len(op.spec.Keys)
+	fields := op.schema.Fields()
+	bs := make([]array.Builder, nk+2)
+	for i := range bs {
+		bs[i] = array.NewBuilder(op.mem, fields[i].Type)
+		defer bs[i].Release()
+	}
+	for i := range n {
+		if err := op.codec.Decode(keys[i], bs[:nk]); err != nil {
+			return nil, fmt.Errorf("window aggregate: %w", err)
+		}
+		bs[nk].(*array.TimestampBuilder).Append(arrow.Timestamp(starts[i]))
+		if i < nu && p.ends[i] != windows.NoEnd {
+			bs[nk+1].(*array.TimestampBuilder).Append(arrow.Timestamp(p.ends[i]))
+		} else {
+			bs[nk+1].AppendNull()
+		}
+	}
 	cols := make([]arrow.Array, 0, op.schema.NumFields())
 	defer func() {
 		for _, c := range cols {
@@ -246,29 +588,48 @@ func (op *WindowAggOp) emit(ctx context.Context, ids []windows.ID, bs []array.Bu
 		cols = append(cols, b.NewArray())
 	}
 	for _, a := range op.accs {
-		cols = append(cols, a.Emit(op.mem, ids))
-		for _, id := range ids {
-			a.Reset(id)
+		col := a.Emit(op.mem, p.ids)
+		if n > nu {
+			nulls := array.MakeArrayOfNull(op.mem, col.DataType(), n-nu)
+			all, err := array.Concatenate([]arrow.Array{col, nulls}, op.mem)
+			col.Release()
+			nulls.Release()
+			if err != nil {
+				return nil, fmt.Errorf("window aggregate: %w", err)
+			}
+			col = all
 		}
+		cols = append(cols, col)
 	}
-	fb := array.NewBooleanBuilder(op.mem)
+	fb, rb := array.NewBooleanBuilder(op.mem), array.NewBooleanBuilder(op.mem)
 	defer fb.Release()
-	for range ids {
-		fb.Append(true)
+	defer rb.Release()
+	for i := range n {
+		fb.Append(i < nu && p.final[i])
+		rb.Append(i >= nu)
 	}
-	cols = append(cols, fb.NewArray())
-	rec := array.NewRecordBatch(op.schema, cols, int64(len(ids)))
-	defer rec.Release()
-	return op.out.Push(ctx, rec)
+	cols = append(cols, fb.NewArray(), rb.NewArray())
+	op.emittedRows.Add(int64(nu))
+	op.retractions.Add(int64(n - nu))
+	return array.NewRecordBatch(op.schema, cols, int64(n)), nil
+}
+
+// rowKey identifies a result row: its encoded group key and start.
+func rowKey(key []byte, start int64) string {
+	return strconv.FormatInt(start, 10) + "/" + string(key)
 }
 
 func (op *WindowAggOp) updateStats() {
-	var slot int64
+	var acc int64
 	for _, a := range op.accs {
-		slot += a.SlotBytes()
+		acc += a.StateBytes()
+	}
+	var held int64
+	for _, hb := range op.held {
+		held += int64(len(hb.times)) * 16
 	}
 	op.open.Store(int64(op.asg.Open()))
-	op.stateBytes.Store(op.asg.StateBytes() + int64(op.asg.Slots())*slot)
+	op.stateBytes.Store(op.asg.StateBytes() + acc + held)
 }
 
 // OpenWindows returns the number of open windows; safe from any goroutine.
@@ -280,11 +641,18 @@ func (op *WindowAggOp) StateBytes() int64 { return op.stateBytes.Load() }
 // LateEvents counts events that were too late; safe from any goroutine.
 func (op *WindowAggOp) LateEvents() int64 { return op.lateEvents.Load() }
 
-// Tick implements Operator.
-func (op *WindowAggOp) Tick(context.Context, time.Time) error { return nil }
+// UnmatchedEvents counts EVENT_WINDOW events outside every window; safe
+// from any goroutine.
+func (op *WindowAggOp) UnmatchedEvents() int64 { return op.unmatched.Load() }
 
 // Close implements Operator.
-func (op *WindowAggOp) Close() error { return nil }
+func (op *WindowAggOp) Close() error {
+	for bn, hb := range op.held {
+		hb.rec.Release()
+		delete(op.held, bn)
+	}
+	return nil
+}
 
 // String implements Operator.
 func (op *WindowAggOp) String() string {
@@ -292,7 +660,7 @@ func (op *WindowAggOp) String() string {
 	for _, a := range op.spec.Aggs {
 		aggs = append(aggs, a.Desc)
 	}
-	s := fmt.Sprintf("WindowAggregate %s keys=[%s] aggs=[%s] emit=final", op.spec.Desc, strings.Join(op.spec.KeyNames, ", "), strings.Join(aggs, ", "))
+	s := fmt.Sprintf("WindowAggregate %s keys=[%s] aggs=[%s] emit=%s", op.spec.Desc, strings.Join(op.spec.KeyNames, ", "), strings.Join(aggs, ", "), op.spec.Emit)
 	if op.spec.Lateness > 0 {
 		s += fmt.Sprintf(" lateness=%s", op.spec.Lateness)
 	}

@@ -81,7 +81,7 @@ const testGap = 30 * time.Second
 
 func newTestWindowOp(t testing.TB, mem memory.Allocator, late *[]int64) *WindowAggOp {
 	op, err := NewWindowAggOp(mem, WindowSpec{
-		Keys: []int{0}, KeyNames: []string{"k"}, Time: 1, Seq: 2,
+		Keys: []int{0}, KeyNames: []string{"k"}, Time: 1, Seq: 2, GapCol: -1, StartCol: -1, EndCol: -1,
 		NewAssigner: func() windows.Assigner { return windows.NewSession() },
 		Desc:        "SESSION(ts, 30s)", Gap: testGap,
 		Aggs: []AggSpec{{Kind: windows.CountStar, Arg: -1, Desc: "count(*)"}, {Kind: windows.Sum, Arg: 3, Desc: "sum(v)"},
@@ -207,7 +207,7 @@ func oracle(evs []testEvent) []string {
 			}
 			start := arrow.Timestamp(es[i].ts).ToTime(arrow.Millisecond).Format("2006-01-02T15:04:05.999999999")
 			end := arrow.Timestamp(es[j-1].ts + testGap.Milliseconds()).ToTime(arrow.Millisecond).Format("2006-01-02T15:04:05.999999999")
-			rows = append(rows, strings.Join([]string{k, start, end, fmt.Sprint(j - i), s, k, avg, "true"}, " "))
+			rows = append(rows, strings.Join([]string{k, start, end, fmt.Sprint(j - i), s, k, avg, "true", "false"}, " "))
 			i = j
 		}
 	}
@@ -264,7 +264,7 @@ func TestWindowAggLate(t *testing.T) {
 	if !slices.Equal(late, []int64{3}) {
 		t.Fatalf("late sequences %v, want [3]", late)
 	}
-	if len(rows) != 2 || !strings.Contains(rows[0], " 1 (null) a (null) true") {
+	if len(rows) != 2 || !strings.Contains(rows[0], " 1 (null) a (null) true false") {
 		t.Fatalf("rows %q", rows)
 	}
 }

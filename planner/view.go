@@ -268,6 +268,9 @@ func (e *Engine) planView(name string, q *sql.Query, sess *session) (*viewPlan, 
 		KeyNames: keyNames,
 		Time:     g.nk,
 		Seq:      g.nk + 1,
+		GapCol:   -1,
+		StartCol: -1,
+		EndCol:   -1,
 		Desc:     fmt.Sprintf("SESSION(%s, %s)", src.TimeColumn, sql.FormatInterval(w.Gap)),
 		Gap:      w.Gap,
 		Lateness: q.Lateness,
@@ -362,7 +365,7 @@ func (p *viewPlan) bindSelect(q *sql.Query, g *viewGroup) error {
 		cols = append(cols, arrow.Field{Name: f.name, Type: f.e.Type(), Nullable: true})
 	}
 	finalIdx := nk + 2 + len(p.window.Aggs)
-	p.post = append(p.post, expr.Column(finalIdx, exec.ColFinal, sqltypes.Bool))
+	p.post = append(p.post, expr.Column(finalIdx, exec.ColFinal, sqltypes.Bool), expr.Column(finalIdx+1, exec.ColRetract, sqltypes.Bool))
 	cols = append(cols,
 		arrow.Field{Name: exec.ColIsFinal, Type: sqltypes.Bool},
 		arrow.Field{Name: exec.ColEmittedAt, Type: sqltypes.TimestampTZ})
@@ -506,7 +509,8 @@ func (p *viewPlan) operators(mem memory.Allocator, tables []exec.Table, tableDes
 	}
 	ops = append(ops, wop)
 	fields := append([]arrow.Field(nil), p.table.Schema.Fields()[:p.table.Schema.NumFields()-1]...)
+	fields = append(fields, arrow.Field{Name: exec.ColRetract, Type: sqltypes.Bool})
 	ops = append(ops, exec.NewProjectOp(mem, p.post, arrow.NewSchema(fields, nil)))
-	ops = append(ops, exec.NewSinkOp(mem, p.table.Schema, tableDesc, tables...))
+	ops = append(ops, exec.NewSinkOp(mem, p.table.Schema, p.table.Key, tableDesc, tables...))
 	return ops, wop, nil
 }

@@ -53,9 +53,9 @@ func BenchmarkSession(b *testing.B) {
 			evs[i] = Event{Time: clock - rng.Int64N(2000), Gap: 30 * 60_000}
 		}
 		s.Assign(keysOf, evs, ids, outs, m)
-		count.Update(ids, nil)
-		sum.Update(ids, vals)
-		s.CloseUpTo(clock-5000, func(id ID) {
+		count.Update(ids, Input{})
+		sum.Update(ids, Input{Col: vals})
+		s.Advance(clock-5000, 0, m, func(ID) {}, func(id ID) {
 			closed++
 			count.Reset(id)
 			sum.Reset(id)
@@ -68,7 +68,7 @@ func BenchmarkSession(b *testing.B) {
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
 	if open := s.Open(); open > 0 {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(open), "heapB/open-session")
-		b.ReportMetric(float64(s.StateBytes()+int64(s.Slots())*(count.SlotBytes()+sum.SlotBytes()))/float64(open), "estB/open-session")
+		b.ReportMetric(float64(s.StateBytes()+count.StateBytes()+sum.StateBytes())/float64(open), "estB/open-session")
 		b.ReportMetric(float64(open), "open-sessions")
 	}
 }
@@ -76,3 +76,9 @@ func BenchmarkSession(b *testing.B) {
 type mergeFunc func(into, from ID)
 
 func (f mergeFunc) Merge(into, from ID) { f(into, from) }
+func (mergeFunc) Fold(ID, []uint64)     { panic("session folded deferred rows") }
+func (mergeFunc) Copy(ID, ID)           {}
+func (mergeFunc) Reset(ID)              {}
+func (mergeFunc) Gone(ID)               {}
+func (mergeFunc) Changed(ID, int)       {}
+func (mergeFunc) Unmatched(int)         {}

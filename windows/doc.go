@@ -1,40 +1,57 @@
-// Package windows assigns events to windows, merges windows, decides when
-// they close, and keeps the per-window aggregate state. It imports only
-// Arrow; nothing here knows about SQL, sources or sinks.
+// Package windows assigns events to windows, merges and recomputes
+// windows, decides when they fire and close, and keeps the per-window
+// aggregate state. It imports only Arrow; nothing here knows about SQL,
+// sources or sinks.
 //
 // # Windows and slots
 //
-// Every open window lives in a slot, named by an ID (a small integer that is
-// an index into the slot arrays of the Assigner and of every Accumulator).
-// Slots of closed or absorbed windows are reused, so memory follows the
-// number of open windows, not the length of the stream.
+// Every live window lives in a slot, named by an ID (a small integer that
+// is an index into the slot arrays of the Assigner and of every
+// Accumulator). Slots of closed or absorbed windows are reused, so memory
+// follows the number of open windows, not the length of the stream.
 //
-// An Assigner (Session today; EVENT_WINDOW later) owns the slots. It
-// places a batch of events into windows of their keys, calls a Merger when
-// an event joins windows that were separate (an out-of-order event that
-// bridges two sessions), and closes windows when the closing frontier
-// (watermark minus allowed lateness) passes their end.
+// There are two assigners behind one interface:
 //
-// An Accumulator keeps one aggregate (COUNT, SUM, MIN, ...) for every slot
-// in plain typed slices. The operator that drives both (exec's window
-// aggregate) calls Assign once per batch and Update once per batch per
-// aggregate, so the hot path has no per-row interface calls.
+//   - Session: SESSION with a fixed or per-event gap. Windows only ever
+//     merge (an out-of-order event that bridges two sessions), which does
+//     not depend on arrival order, so every event is assigned at once.
+//   - Sequential: EVENT_WINDOW and SESSION with MAX. These are state
+//     machines over each key's events in event-time order, so an
+//     out-of-order event can split or move windows. Per key the assigner
+//     keeps the events the frontier has not passed yet (by Ref: the caller
+//     holds their rows) and recomputes the windows over them when one lands
+//     in their midst; events the frontier has passed are settled. In-order
+//     events take a fast path and are assigned at once.
+//
+// The assigner reports what happens to windows to an Observer (the window
+// operator): merges, rows to fold into a slot, slot copies and resets,
+// windows that changed or are gone. The operator keeps the aggregates and
+// the rows it has written in step.
+//
+// An Accumulator keeps one aggregate (COUNT, SUM, COUNT(DISTINCT),
+// FIRST_VALUE, ...) for every slot in plain typed slices. The operator
+// calls Assign once per batch and Update once per batch per aggregate, so
+// the hot path has no per-row interface calls.
 //
 // # Time
 //
 // All times are int64 milliseconds since the Unix epoch. A window covers
 // [start, end): for a session, start is its first event's time and end is
 // its last event's time plus the gap ("intervals that overlap or touch
-// merge", so an event at exactly end joins it).
+// merge", so an event at exactly end joins it). An EVENT_WINDOW's end is
+// its END event's time, the next START's time, or the last event's time
+// plus the TIMEOUT; NoEnd while none of these is known.
 //
-// # Lateness
+// # Firing, closing and lateness
 //
-// The frontier F is the watermark minus the allowed lateness; a window
-// closes once F > end. An event at time t >= F can only touch open windows,
-// so it is always assigned. An event with t < F is accepted only when its
-// key still holds open windows and t is after every closed window of that
-// key (so it cannot belong to a window already emitted as final);
-// otherwise it is Late, and the caller records it in the view's late table.
-// This never changes a final row, and it gives exactly the batch result
-// whenever no event is later than the allowed lateness.
+// With watermark W and allowed lateness L, the frontier is F = W - L. A
+// window fires (its row becomes final) when W passes its end, and closes
+// (its state is released) when F passes its end; in between a late event
+// still updates it. For sessions, an event at t < F is accepted only when
+// its key still holds windows and t is after every closed window of that
+// key (so it cannot belong to a window whose state is gone); for the
+// sequential kinds every event at t < F is Late. Late events are reported
+// to the caller, which records them in the view's late table. This never
+// changes a closed window, and it gives exactly the batch result whenever
+// no event is later than the allowed lateness.
 package windows

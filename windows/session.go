@@ -1,29 +1,23 @@
 package windows
 
 import (
-	"container/heap"
 	"fmt"
 	"math"
 	"unsafe"
 )
 
-// Session is the SESSION window assigner: per key, an event at time t
-// opens the interval [t, t+gap); intervals that overlap or touch merge. A
-// session's start is its first event's time and its end the largest
-// t+gap of its events, so two consecutive events of a key share a session
-// exactly when their times differ by at most the gap.
+// Session is the SESSION window assigner without MAX: per key, an event at
+// time t opens the interval [t, t+gap); intervals that overlap or touch
+// merge. A session's start is its first event's time and its end the
+// largest t+gap of its events, so two consecutive events of a key share a
+// session exactly when their times differ by at most the gap.
 //
 // The gap comes with each Event, so one Session serves both fixed and
-// per-event (dynamic) gaps.
+// per-event (dynamic) gaps. Merging is order-independent, so every event
+// is Assigned at once, whatever order events arrive in.
 type Session struct {
 	keys map[string]*sessionKey
-
-	// Slot arrays, indexed by ID. A free slot has owner == nil.
-	start, end []int64
-	owner      []*sessionKey
-	gen        []uint32 // bumped when a slot is freed, to spot stale heap entries
-
-	free []ID // slots ready for reuse
+	slots[sessionKey]
 
 	// Within one Assign call, absorbed windows are redirected to the window
 	// that took them, and their slots are freed only when the call ends, so
@@ -31,9 +25,7 @@ type Session struct {
 	redirect map[ID]ID
 	absorbed []ID
 
-	ends     endHeap // every open window's end, possibly stale-low (lazy)
-	frontier int64   // windows with end < frontier are closed
-	open     int
+	frontier int64 // of the last Advance: watermark minus lateness
 	keyBytes int64 // bytes of key strings held
 }
 
@@ -60,9 +52,9 @@ func NewSession() *Session {
 var _ Assigner = (*Session)(nil)
 
 // Assign implements Assigner.
-func (s *Session) Assign(keys [][]byte, events []Event, ids []ID, outs []Outcome, m Merger) {
+func (s *Session) Assign(keys [][]byte, events []Event, ids []ID, outs []Outcome, o Observer) {
 	for i := range events {
-		ids[i], outs[i] = s.assign(keys[i], events[i], m)
+		ids[i], outs[i] = s.assign(keys[i], events[i], o)
 	}
 	if len(s.absorbed) == 0 {
 		return
@@ -89,7 +81,7 @@ func (s *Session) resolve(id ID) ID {
 	}
 }
 
-func (s *Session) assign(key []byte, ev Event, m Merger) (ID, Outcome) {
+func (s *Session) assign(key []byte, ev Event, o Observer) (ID, Outcome) {
 	t, hi := ev.Time, satAdd(ev.Time, ev.Gap)
 	k := s.keys[string(key)]
 	if t < s.frontier && (k == nil || t <= k.closedUpTo) {
@@ -125,38 +117,12 @@ func (s *Session) assign(key []byte, ev Event, m Merger) (ID, Outcome) {
 	for _, from := range k.wins[lo+1 : up] {
 		s.start[into] = min(s.start[into], s.start[from])
 		s.end[into] = max(s.end[into], s.end[from])
-		m.Merge(into, from)
+		o.Merge(into, from)
 		s.redirect[from] = into
-		s.absorbed = append(s.absorbed, from)
-		s.open--
+		s.absorbed = append(s.absorbed, from) // released after the batch
 	}
 	k.wins = append(k.wins[:lo+1], k.wins[up:]...)
 	return into, Assigned
-}
-
-func (s *Session) alloc(k *sessionKey, start, end int64) ID {
-	var id ID
-	if n := len(s.free); n > 0 {
-		id = s.free[n-1]
-		s.free = s.free[:n-1]
-	} else {
-		id = ID(len(s.start))
-		s.start = append(s.start, 0)
-		s.end = append(s.end, 0)
-		s.owner = append(s.owner, nil)
-		s.gen = append(s.gen, 0)
-	}
-	s.start[id], s.end[id], s.owner[id] = start, end, k
-	heap.Push(&s.ends, endEntry{end: end, id: id, gen: s.gen[id]})
-	s.open++
-	return id
-}
-
-// release frees a slot whose window is gone (closed or absorbed).
-func (s *Session) release(id ID) {
-	s.owner[id] = nil
-	s.gen[id]++
-	s.free = append(s.free, id)
 }
 
 // Bounds implements Assigner.
@@ -171,40 +137,19 @@ func (s *Session) Key(id ID) []byte {
 	return unsafe.Slice(unsafe.StringData(s.owner[id].key), len(s.owner[id].key))
 }
 
-func (s *Session) mustLive(id ID) {
-	if id < 0 || int(id) >= len(s.owner) || s.owner[id] == nil {
-		panic(fmt.Sprintf("windows: session slot %d is not a live window (slots %d, open %d)", id, len(s.owner), s.open))
-	}
-}
-
-// CloseUpTo implements Assigner.
-func (s *Session) CloseUpTo(f int64, closed func(id ID)) {
-	if f <= s.frontier {
-		return
-	}
-	s.frontier = f
-	for len(s.ends) > 0 && s.ends[0].end < f {
-		e := heap.Pop(&s.ends).(endEntry)
-		if s.gen[e.id] != e.gen || s.owner[e.id] == nil {
-			continue // the window was absorbed or closed since
-		}
-		if cur := s.end[e.id]; cur != e.end {
-			// The window grew since this entry was pushed: file it again
-			// under its real end.
-			heap.Push(&s.ends, endEntry{end: cur, id: e.id, gen: e.gen})
-			continue
-		}
-		closed(e.id)
-		k := s.owner[e.id]
-		k.closedUpTo = max(k.closedUpTo, e.end)
-		k.wins = removeID(k.wins, e.id)
+// Advance implements Assigner. Sessions have no deferred events.
+func (s *Session) Advance(wm, lateness int64, _ Observer, fire, closed func(id ID)) {
+	s.frontier = max(s.frontier, Frontier(wm, lateness))
+	s.advance(wm, lateness, fire, func(id ID) {
+		closed(id)
+		k := s.owner[id]
+		k.closedUpTo = max(k.closedUpTo, s.end[id])
+		k.wins = removeID(k.wins, id)
 		if len(k.wins) == 0 {
 			delete(s.keys, k.key)
 			s.keyBytes -= int64(len(k.key))
 		}
-		s.release(e.id)
-		s.open--
-	}
+	})
 }
 
 func removeID(ids []ID, id ID) []ID {
@@ -222,49 +167,12 @@ func (s *Session) Open() int { return s.open }
 // Slots implements Assigner.
 func (s *Session) Slots() int { return len(s.start) }
 
-// Per-item overheads used by StateBytes: a map entry with its string
-// header and pointer (~48 B with the map's own slack), a sessionKey (56 B)
-// with a one-element wins array (8 B); per slot start+end+owner+gen
-// (28 B) and a heap entry (16 B).
-const (
-	keyOverhead  = 48 + 56 + 8
-	slotOverhead = 28 + 16
-)
+// keyOverhead is the memory of one key beyond its bytes: a map entry with
+// its string header and pointer (~48 B with the map's own slack), a
+// sessionKey (56 B) with a one-element wins array (8 B).
+const keyOverhead = 48 + 56 + 8
 
 // StateBytes implements Assigner.
 func (s *Session) StateBytes() int64 {
-	return int64(len(s.keys))*keyOverhead + s.keyBytes + int64(len(s.start))*slotOverhead
-}
-
-func satAdd(a, b int64) int64 {
-	if b > 0 && a > math.MaxInt64-b {
-		return math.MaxInt64
-	}
-	return a + b
-}
-
-type endEntry struct {
-	end int64
-	id  ID
-	gen uint32
-}
-
-// endHeap is a min-heap of window ends, ties broken by ID so closing order
-// is deterministic.
-type endHeap []endEntry
-
-func (h endHeap) Len() int { return len(h) }
-func (h endHeap) Less(i, j int) bool {
-	if h[i].end != h[j].end {
-		return h[i].end < h[j].end
-	}
-	return h[i].id < h[j].id
-}
-func (h endHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *endHeap) Push(x any)   { *h = append(*h, x.(endEntry)) }
-func (h *endHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+	return int64(len(s.keys))*keyOverhead + s.keyBytes + s.bytes()
 }

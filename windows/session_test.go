@@ -47,6 +47,14 @@ func (h *harness) Merge(into, from ID) {
 	fmt.Fprintf(&h.out, "merge %s <- %s\n", h.name(into), h.name(from))
 }
 
+// The session assigner never defers events or recomputes windows.
+func (h *harness) Fold(ID, []uint64) { h.t.Fatal("session folded deferred rows") }
+func (h *harness) Copy(ID, ID)       { h.t.Fatal("session copied a slot") }
+func (h *harness) Reset(ID)          { h.t.Fatal("session reset a slot") }
+func (h *harness) Gone(ID)           { h.t.Fatal("session recomputed a window away") }
+func (h *harness) Changed(ID, int)   {}
+func (h *harness) Unmatched(int)     { h.t.Fatal("session left an event unmatched") }
+
 func (h *harness) name(id ID) string {
 	st, _ := h.s.Bounds(id)
 	return fmt.Sprintf("%s@%s", h.s.Key(id), clock(st))
@@ -78,8 +86,8 @@ func (h *harness) assign(evs []ev) ([]ID, []Outcome) {
 	ids := make([]ID, len(evs))
 	outs := make([]Outcome, len(evs))
 	h.s.Assign(keys, events, ids, outs, h)
-	h.count.Update(ids, nil)
-	h.sum.Update(ids, vals)
+	h.count.Update(ids, Input{})
+	h.sum.Update(ids, Input{Col: vals})
 	return ids, outs
 }
 
@@ -93,7 +101,8 @@ type closedWin struct {
 func (h *harness) close(f int64) []closedWin {
 	var ids []ID
 	var wins []closedWin
-	h.s.CloseUpTo(f, func(id ID) {
+	// Watermark f without lateness: windows fire and close at once.
+	h.s.Advance(f, 0, h, func(ID) {}, func(id ID) {
 		st, en := h.s.Bounds(id)
 		ids = append(ids, id)
 		wins = append(wins, closedWin{key: string(h.s.Key(id)), start: st, end: en})
@@ -344,7 +353,7 @@ func TestSessionSlotsReused(t *testing.T) {
 		t.Fatalf("slots = %d after 10000 events of 10 keys; closed windows are not reused", s)
 	}
 	h.close(math.MaxInt64)
-	if b := h.s.StateBytes(); b != int64(h.s.Slots())*slotOverhead {
-		t.Fatalf("state bytes %d with no open window, want only the slot arrays (%d)", b, int64(h.s.Slots())*slotOverhead)
+	if b := h.s.StateBytes(); b != int64(h.s.Slots())*bytesPerSlot {
+		t.Fatalf("state bytes %d with no open window, want only the slot arrays (%d)", b, int64(h.s.Slots())*bytesPerSlot)
 	}
 }

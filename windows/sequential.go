@@ -1,0 +1,631 @@
+package windows
+
+import (
+	"container/heap"
+	"math"
+	"slices"
+	"unsafe"
+)
+
+// Sequential is the assigner of the window kinds whose windows depend on
+// the order of each key's events, not only on their set: EVENT_WINDOW
+// (START WHEN / END WHEN / TIMEOUT) and SESSION with MAX. Both are a state
+// machine run over each key's events in event-time order (ties by Seq).
+//
+// Events arrive out of order, so per key the assigner keeps two parts:
+//
+//   - settled: the machine's state after every event before the frontier
+//     (watermark minus lateness). No accepted event can come before these
+//     any more, so their windows are decided; an event before the frontier
+//     is Late.
+//   - pending: the events at or after the frontier, sorted, kept by Ref.
+//     The windows over them (wins) are recomputed when an event lands in
+//     their midst, and rebuilt from the rows (Observer.Fold) where their
+//     contents changed.
+//
+// The window that is open at the settled point continues into the pending
+// part (wins[0]). Its visible slot holds settled plus pending events; while
+// it has pending events, a hidden slot holds the settled part alone, so
+// that it can be rebuilt (Copy from the hidden slot, then Fold).
+//
+// Events that arrive in order take a fast path: one machine step from the
+// state after all pending events, and the event is Assigned to its window
+// at once.
+type Sequential struct {
+	m    machine
+	keys map[string]*seqKey
+	slots[seqKey]
+
+	frontier int64 // of the last Advance
+	keyBytes int64
+	pending  int // pending events over all keys
+
+	// settleQ holds keys by when the frontier passing a time makes them
+	// settle: their first pending event, or their open window's end.
+	settleQ settleHeap
+
+	// scratch
+	run     []runWin
+	refs    []uint64
+	touched []*seqKey // keys with a non-empty batch
+}
+
+// NewEventWindow returns the EVENT_WINDOW assigner; timeout 0 means none.
+func NewEventWindow(timeout int64) *Sequential {
+	return newSequential(eventMachine{timeout: timeout})
+}
+
+// NewSessionMax returns the SESSION assigner with MAX max: a session is cut
+// when an event would make it span more than max; the event opens the next
+// one. A gap larger than max is taken as max.
+func NewSessionMax(max int64) *Sequential {
+	return newSequential(maxSessionMachine{max: max})
+}
+
+func newSequential(m machine) *Sequential {
+	return &Sequential{m: m, keys: make(map[string]*seqKey), frontier: math.MinInt64}
+}
+
+var _ Assigner = (*Sequential)(nil)
+
+// seqState is the machine's state for one key.
+type seqState struct {
+	open             bool
+	start, end, last int64 // open window's start, end (MAX sessions) and last event time
+	lastStart        int64 // start of the key's most recent window
+}
+
+// fate is what a step did with its event.
+type fate uint8
+
+const (
+	unmatched fate = iota
+	joined         // the event joined the open window
+	opened         // the event opened a new window
+)
+
+type step struct {
+	closedPrev bool  // the window open before the event closed first...
+	prevEnd    int64 // ...with this end
+	fate       fate
+	closedWith bool // the event's window closed with it (END); end = its time
+}
+
+// machine is a sequential window kind.
+type machine interface {
+	step(st *seqState, e *pendEvent) step
+	// end is the open window's end as far as known (NoEnd if unknown).
+	// The frontier passing it closes the window.
+	end(st *seqState) int64
+}
+
+// eventMachine is EVENT_WINDOW, see SPEC.md.
+type eventMachine struct{ timeout int64 }
+
+func (m eventMachine) step(st *seqState, e *pendEvent) (r step) {
+	if st.open && m.timeout > 0 && e.t > satAdd(st.last, m.timeout) {
+		r.closedPrev, r.prevEnd = true, satAdd(st.last, m.timeout)
+		st.open = false
+	}
+	// A START at the time of the key's latest window start would give a
+	// second window with the same start, which is the result's key: it is
+	// an ordinary event instead.
+	if e.start && e.t != st.lastStart {
+		if st.open {
+			r.closedPrev, r.prevEnd = true, e.t
+		}
+		*st = seqState{open: true, start: e.t, last: e.t, lastStart: e.t}
+		r.fate = opened
+		return r
+	}
+	if !st.open {
+		return r
+	}
+	st.last = e.t
+	r.fate = joined
+	if e.end {
+		st.open = false
+		r.closedWith = true
+	}
+	return r
+}
+
+func (m eventMachine) end(st *seqState) int64 {
+	if m.timeout == 0 {
+		return NoEnd
+	}
+	return satAdd(st.last, m.timeout)
+}
+
+// maxSessionMachine is SESSION(ts, gap, MAX max).
+type maxSessionMachine struct{ max int64 }
+
+func (m maxSessionMachine) step(st *seqState, e *pendEvent) (r step) {
+	hi := satAdd(e.t, min(e.gap, m.max))
+	if st.open && e.t <= st.end && max(st.end, hi)-st.start <= m.max {
+		st.end = max(st.end, hi)
+		st.last = e.t
+		r.fate = joined
+		return r
+	}
+	if st.open {
+		r.closedPrev, r.prevEnd = true, st.end
+	}
+	*st = seqState{open: true, start: e.t, end: hi, last: e.t, lastStart: e.t}
+	r.fate = opened
+	return r
+}
+
+func (m maxSessionMachine) end(st *seqState) int64 { return st.end }
+
+// seqKey is one group key's state.
+type seqKey struct {
+	key    string
+	st     seqState    // after every settled event
+	hidden ID          // settled part of wins[0] while it has pending events
+	pend   []pendEvent // sorted by (t, seq)
+	wins   []ID        // windows over pend given st; wins[0] continues st's open window if st.open
+	tail   seqState    // after st and every pending event
+	live   int         // live windows of the key: wins and decided ones not yet closed
+
+	batch []batchEvent // events of the current Assign call given out as Assigned
+	qAt   int64        // the settle queue entry that counts; math.MaxInt64: none
+}
+
+type batchEvent struct {
+	i   int32 // index in the batch
+	ref uint64
+}
+
+type pendEvent struct {
+	t, gap, seq int64
+	start, end  bool
+	ref         uint64
+	win         int32 // index in wins, -1 when in no window
+}
+
+func (e *pendEvent) before(t, seq int64) bool { return e.t < t || (e.t == t && e.seq < seq) }
+
+// Assign implements Assigner.
+func (s *Sequential) Assign(keys [][]byte, events []Event, ids []ID, outs []Outcome, o Observer) {
+	for i := range events {
+		ids[i], outs[i] = s.assign(keys[i], &events[i], i, ids, outs, o)
+	}
+	for _, k := range s.touched {
+		k.batch = k.batch[:0]
+	}
+	s.touched = s.touched[:0]
+}
+
+func (s *Sequential) assign(key []byte, ev *Event, i int, ids []ID, outs []Outcome, o Observer) (ID, Outcome) {
+	if ev.Time < s.frontier {
+		return NoWindow, Late
+	}
+	k := s.keys[string(key)]
+	if k == nil {
+		k = &seqKey{key: string(key), hidden: NoWindow, st: seqState{lastStart: math.MinInt64}, qAt: math.MaxInt64}
+		k.tail = k.st
+		s.keys[k.key] = k
+		s.keyBytes += int64(len(key))
+	}
+	e := pendEvent{t: ev.Time, gap: ev.Gap, seq: ev.Seq, start: ev.Start, end: ev.End, ref: ev.Ref, win: -1}
+	s.pending++
+	if n := len(k.pend); n == 0 || k.pend[n-1].before(e.t, e.seq) {
+		id, out := s.appendEvent(k, e, o)
+		if out == Assigned {
+			if len(k.batch) == 0 {
+				s.touched = append(s.touched, k)
+			}
+			k.batch = append(k.batch, batchEvent{i: int32(i), ref: e.ref})
+		}
+		if n == 0 {
+			s.schedule(k)
+		}
+		return id, out
+	}
+	// Events of this batch already Assigned to the key's windows are not
+	// folded yet (the caller folds the batch after Assign); fold them now,
+	// so that every pending event is in its window before the windows are
+	// recomputed.
+	for _, b := range k.batch {
+		o.Fold(ids[b.i], []uint64{b.ref})
+		o.Changed(ids[b.i], 1)
+		ids[b.i], outs[b.i] = NoWindow, Deferred
+	}
+	k.batch = k.batch[:0]
+	p, _ := slices.BinarySearchFunc(k.pend, e, func(a, b pendEvent) int {
+		if a.before(b.t, b.seq) {
+			return -1
+		}
+		return 1
+	})
+	k.pend = slices.Insert(k.pend, p, e)
+	s.recompute(k, p, o)
+	if p == 0 {
+		s.schedule(k)
+	}
+	return NoWindow, Deferred
+}
+
+// appendEvent is the fast path for an event after every pending event of
+// its key: one step from the tail state.
+func (s *Sequential) appendEvent(k *seqKey, e pendEvent, o Observer) (ID, Outcome) {
+	r := s.m.step(&k.tail, &e)
+	last := len(k.wins) - 1
+	if r.closedPrev {
+		s.setEnd(k.wins[last], r.prevEnd, o)
+	}
+	var id ID
+	switch r.fate {
+	case unmatched:
+		k.pend = append(k.pend, e)
+		return NoWindow, Deferred
+	case joined:
+		id = k.wins[last]
+		e.win = int32(last)
+		if last == 0 && k.st.open && k.hidden == NoWindow {
+			// wins[0] gets its first pending event: keep its settled part.
+			k.hidden = s.alloc(nil, 0, 0)
+			o.Copy(k.hidden, id)
+		}
+	case opened:
+		id = s.alloc(k, e.t, NoEnd)
+		k.live++
+		k.wins = append(k.wins, id)
+		e.win = int32(len(k.wins) - 1)
+	}
+	if r.closedWith {
+		s.setEnd(id, e.t, nil)
+	} else {
+		s.setEnd(id, s.m.end(&k.tail), nil)
+	}
+	k.pend = append(k.pend, e)
+	return id, Assigned
+}
+
+// setEnd changes a window's end; o (if not nil) is told of the change.
+func (s *Sequential) setEnd(id ID, end int64, o Observer) {
+	if s.end[id] == end {
+		return
+	}
+	s.end[id] = end
+	s.track(id)
+	if o != nil {
+		o.Changed(id, 0)
+	}
+}
+
+// runWin is one window of a recomputation.
+type runWin struct {
+	start, end int64
+	old        ID // the existing window with this start, or NoWindow
+}
+
+// recompute runs the machine from the settled state over every pending
+// event after an event was inserted at index p, and brings the windows and
+// their slots in line: a window whose events are its old ones plus the new
+// event gets the new event folded in; one whose events changed otherwise is
+// rebuilt; windows that no longer exist are gone.
+func (s *Sequential) recompute(k *seqKey, p int, o Observer) {
+	// wins[0], if it continues the settled window, may be rebuilt below:
+	// it needs its settled part apart.
+	if k.st.open && k.hidden == NoWindow {
+		k.hidden = s.alloc(nil, 0, 0)
+		o.Copy(k.hidden, k.wins[0])
+	}
+	oldWin := make([]int32, len(k.pend)) // each event's window before, by new index
+	for i := range k.pend {
+		oldWin[i] = k.pend[i].win
+	}
+	oldWin[p] = -2 // the new event was in none
+
+	run := s.run[:0]
+	st := k.st
+	if st.open {
+		run = append(run, runWin{start: st.start, end: s.m.end(&st)})
+	}
+	for i := range k.pend {
+		e := &k.pend[i]
+		r := s.m.step(&st, e)
+		if r.closedPrev {
+			run[len(run)-1].end = r.prevEnd
+		}
+		switch r.fate {
+		case unmatched:
+			e.win = -1
+			continue
+		case opened:
+			run = append(run, runWin{start: e.t})
+		}
+		e.win = int32(len(run) - 1)
+		if r.closedWith {
+			run[len(run)-1].end = e.t
+		} else {
+			run[len(run)-1].end = s.m.end(&st)
+		}
+	}
+	k.tail = st
+	s.run = run
+
+	// Match new windows to old ones by start (a key's windows have distinct
+	// starts).
+	used := make([]bool, len(k.wins))
+	for j := range run {
+		run[j].old = NoWindow
+		for i, id := range k.wins {
+			if !used[i] && s.start[id] == run[j].start {
+				run[j].old, used[i] = id, true
+				break
+			}
+		}
+		// The continuing window keeps its slot even if its start moved
+		// (it cannot: its start is settled), so no special case.
+	}
+	for i, id := range k.wins {
+		if !used[i] {
+			o.Gone(id)
+			s.release(id)
+			k.live--
+		}
+	}
+	oldIndex := make(map[ID]int32, len(k.wins))
+	for i, id := range k.wins {
+		oldIndex[id] = int32(i)
+	}
+
+	wins := k.wins[:0]
+	for j := range run {
+		w := &run[j]
+		id := w.old
+		// Compare the window's events with its old ones.
+		same, plusNew := true, true
+		if id == NoWindow {
+			same, plusNew = false, false
+		} else {
+			oi := oldIndex[id]
+			for i := range k.pend {
+				inNew := k.pend[i].win == int32(j)
+				inOld := oldWin[i] == oi
+				if i == p {
+					if inNew {
+						same = false
+					} else {
+						plusNew = false
+					}
+					continue
+				}
+				if inNew != inOld {
+					same, plusNew = false, false
+					break
+				}
+			}
+		}
+		switch {
+		case same:
+			if s.start[id] != w.start || s.end[id] != w.end {
+				s.start[id] = w.start
+				s.setEnd(id, w.end, o)
+			}
+		case plusNew:
+			s.start[id] = w.start
+			s.setEnd(id, w.end, nil)
+			o.Fold(id, []uint64{k.pend[p].ref})
+			o.Changed(id, 1)
+		default:
+			if id == NoWindow {
+				id = s.alloc(k, w.start, w.end)
+				k.live++
+			} else {
+				o.Reset(id)
+				s.start[id] = w.start
+				s.setEnd(id, w.end, nil)
+			}
+			if j == 0 && k.st.open {
+				o.Copy(id, k.hidden)
+			}
+			refs := s.refs[:0]
+			for i := range k.pend {
+				if k.pend[i].win == int32(j) {
+					refs = append(refs, k.pend[i].ref)
+				}
+			}
+			s.refs = refs
+			if len(refs) > 0 {
+				o.Fold(id, refs)
+			}
+			o.Changed(id, max(1, len(refs)))
+		}
+		wins = append(wins, id)
+	}
+	k.wins = wins
+	s.normalizeHidden(k, o)
+}
+
+// normalizeHidden drops the hidden slot when wins[0] has no pending
+// events: its visible slot then holds exactly the settled part.
+func (s *Sequential) normalizeHidden(k *seqKey, o Observer) {
+	if k.hidden == NoWindow {
+		return
+	}
+	if k.st.open {
+		for i := range k.pend {
+			if k.pend[i].win == 0 {
+				return
+			}
+		}
+	}
+	o.Reset(k.hidden)
+	s.release(k.hidden)
+	k.hidden = NoWindow
+}
+
+// Advance implements Assigner.
+func (s *Sequential) Advance(wm, lateness int64, o Observer, fire, closed func(id ID)) {
+	if f := Frontier(wm, lateness); f > s.frontier {
+		s.frontier = f
+		for len(s.settleQ) > 0 && s.settleQ[0].at < f {
+			e := heap.Pop(&s.settleQ).(settleEntry)
+			if k := e.k; k.qAt == e.at {
+				k.qAt = math.MaxInt64
+				if s.settleAt(k) < f {
+					s.settle(k, o)
+				}
+				s.schedule(k)
+			}
+		}
+	}
+	s.advance(wm, lateness, fire, func(id ID) {
+		closed(id)
+		k := s.owner[id]
+		k.live--
+		s.maybeForget(k)
+	})
+}
+
+// settleAt is the time whose passing by the frontier makes k settle.
+func (s *Sequential) settleAt(k *seqKey) int64 {
+	at := int64(math.MaxInt64)
+	if len(k.pend) > 0 {
+		at = k.pend[0].t
+	}
+	if k.st.open {
+		at = min(at, s.m.end(&k.st))
+	}
+	return at
+}
+
+// schedule files k in the settle queue if it must settle earlier than its
+// entry says (a later entry is filed again when it comes up).
+func (s *Sequential) schedule(k *seqKey) {
+	if at := s.settleAt(k); at < k.qAt {
+		k.qAt = at
+		heap.Push(&s.settleQ, settleEntry{at: at, k: k})
+	}
+}
+
+// maybeForget drops a key that holds nothing any more.
+func (s *Sequential) maybeForget(k *seqKey) {
+	if k.live == 0 && len(k.pend) == 0 && s.keys[k.key] == k {
+		delete(s.keys, k.key)
+		s.keyBytes -= int64(len(k.key))
+	}
+}
+
+type settleEntry struct {
+	at int64
+	k  *seqKey
+}
+
+type settleHeap []settleEntry
+
+func (h settleHeap) Len() int           { return len(h) }
+func (h settleHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h settleHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *settleHeap) Push(x any)        { *h = append(*h, x.(settleEntry)) }
+func (h *settleHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// settle moves the key's pending events before the frontier into its
+// settled state, in order.
+func (s *Sequential) settle(k *seqKey, o Observer) {
+	f := s.frontier
+	n := 0
+	refs := s.refs[:0]
+	flush := func() {
+		if len(refs) > 0 {
+			o.Fold(k.hidden, refs)
+			refs = refs[:0]
+		}
+	}
+	decided := 0 // windows at the front of wins that are decided now
+	closeOpen := func(end int64) {
+		flush()
+		id := k.wins[decided]
+		s.setEnd(id, end, nil)
+		decided++
+		if k.hidden != NoWindow {
+			o.Reset(k.hidden)
+			s.release(k.hidden)
+			k.hidden = NoWindow
+		}
+	}
+	for ; n < len(k.pend) && k.pend[n].t < f; n++ {
+		e := &k.pend[n]
+		r := s.m.step(&k.st, e)
+		if r.closedPrev {
+			closeOpen(r.prevEnd)
+		}
+		switch r.fate {
+		case unmatched:
+			o.Unmatched(1)
+			continue
+		case opened:
+			k.hidden = s.alloc(nil, 0, 0)
+		}
+		refs = append(refs, e.ref)
+		if r.closedWith {
+			closeOpen(e.t)
+		}
+	}
+	flush()
+	s.refs = refs
+	if k.st.open {
+		if end := s.m.end(&k.st); end < f {
+			// Nothing at or after the frontier can join it any more.
+			k.st.open = false
+			closeOpen(end)
+		}
+	}
+	s.pending -= n
+	k.pend = k.pend[n:]
+	if len(k.pend) == 0 {
+		k.pend = nil // let the backing array go
+	}
+	for i := range k.pend {
+		if k.pend[i].win >= 0 {
+			k.pend[i].win -= int32(decided)
+		}
+	}
+	k.wins = k.wins[decided:]
+	if len(k.wins) == 0 {
+		k.wins = nil
+	}
+	if len(k.wins) == 0 && len(k.pend) == 0 {
+		k.tail = k.st
+	}
+	s.normalizeHidden(k, o)
+	s.maybeForget(k)
+}
+
+// Bounds implements Assigner.
+func (s *Sequential) Bounds(id ID) (start, end int64) {
+	s.mustLive(id)
+	return s.start[id], s.end[id]
+}
+
+// Key implements Assigner.
+func (s *Sequential) Key(id ID) []byte {
+	s.mustLive(id)
+	return unsafe.Slice(unsafe.StringData(s.owner[id].key), len(s.owner[id].key))
+}
+
+// Open implements Assigner.
+func (s *Sequential) Open() int { return s.open }
+
+// Slots implements Assigner.
+func (s *Sequential) Slots() int { return len(s.start) }
+
+// seqKeyOverhead: a map entry (~48 B), a seqKey (~150 B).
+const (
+	seqKeyOverhead = 48 + 150
+	pendBytes      = int64(unsafe.Sizeof(pendEvent{}))
+)
+
+// StateBytes implements Assigner.
+func (s *Sequential) StateBytes() int64 {
+	return int64(len(s.keys))*seqKeyOverhead + s.keyBytes + int64(s.pending)*pendBytes + s.bytes()
+}

@@ -379,6 +379,9 @@ func (rn *run) waitIdle(ctx context.Context, it jetstream.MessagesContext) (jets
 	return it.Next(jetstream.NextContext(idle))
 }
 
+// createAttempts bounds the retries of a failed consumer create (about 10 s).
+const createAttempts = 15
+
 // createConsumer deletes the durable consumer and creates it anew,
 // positioned at rn.next.
 func (rn *run) createConsumer(ctx context.Context) (jetstream.Consumer, error) {
@@ -400,7 +403,22 @@ func (rn *run) createConsumer(ctx context.Context) (jetstream.Consumer, error) {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = rn.next
 	}
-	cons, err := r.js.CreateConsumer(ctx, r.cfg.Stream, cfg)
+	// The server can fail a create right after a delete (its store may
+	// still be removing the old consumer's files): retry for a while.
+	var cons jetstream.Consumer
+	var err error
+	for attempt, wait := 1, 50*time.Millisecond; ; attempt++ {
+		cons, err = r.js.CreateConsumer(ctx, r.cfg.Stream, cfg)
+		if err == nil || ctx.Err() != nil || attempt == createAttempts {
+			break
+		}
+		r.log.Warn("create consumer failed; retrying", "consumer", r.consumer, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("source %q: create consumer %q on stream %q at sequence %d: %w",
 			r.cfg.Source, r.consumer, r.cfg.Stream, rn.next, err)

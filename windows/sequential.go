@@ -454,9 +454,15 @@ func (s *Sequential) normalizeHidden(k *seqKey, o Observer) {
 			}
 		}
 	}
-	o.Reset(k.hidden)
-	s.release(k.hidden)
-	k.hidden = NoWindow
+	s.dropHidden(k, o)
+}
+
+func (s *Sequential) dropHidden(k *seqKey, o Observer) {
+	if k.hidden != NoWindow {
+		o.Reset(k.hidden)
+		s.release(k.hidden)
+		k.hidden = NoWindow
+	}
 }
 
 // Advance implements Assigner.
@@ -477,21 +483,33 @@ func (s *Sequential) Advance(wm, lateness int64, o Observer, fire, closed func(i
 	s.advance(wm, lateness, fire, func(id ID) {
 		closed(id)
 		k := s.owner[id]
+		if k.st.open && len(k.wins) > 0 && k.wins[0] == id {
+			// The frontier passed the settled open window's end, so no
+			// event can join it any more: it closes as it is. (Its events
+			// are all before the frontier, hence settled.)
+			k.st.open = false
+			s.dropHidden(k, o)
+			k.wins = k.wins[1:]
+			for i := range k.pend {
+				k.pend[i].win--
+			}
+			if len(k.wins) == 0 && len(k.pend) == 0 {
+				k.wins, k.tail = nil, k.st
+			}
+		}
 		k.live--
 		s.maybeForget(k)
 	})
 }
 
-// settleAt is the time whose passing by the frontier makes k settle.
+// settleAt is the time whose passing by the frontier makes k settle: its
+// first pending event's. (The settled open window closes when the frontier
+// passes its end, through the slots' queue.)
 func (s *Sequential) settleAt(k *seqKey) int64 {
-	at := int64(math.MaxInt64)
 	if len(k.pend) > 0 {
-		at = k.pend[0].t
+		return k.pend[0].t
 	}
-	if k.st.open {
-		at = min(at, s.m.end(&k.st))
-	}
-	return at
+	return math.MaxInt64
 }
 
 // schedule files k in the settle queue if it must settle earlier than its
@@ -547,11 +565,7 @@ func (s *Sequential) settle(k *seqKey, o Observer) {
 		id := k.wins[decided]
 		s.setEnd(id, end, nil)
 		decided++
-		if k.hidden != NoWindow {
-			o.Reset(k.hidden)
-			s.release(k.hidden)
-			k.hidden = NoWindow
-		}
+		s.dropHidden(k, o)
 	}
 	for ; n < len(k.pend) && k.pend[n].t < f; n++ {
 		e := &k.pend[n]
@@ -573,13 +587,6 @@ func (s *Sequential) settle(k *seqKey, o Observer) {
 	}
 	flush()
 	s.refs = refs
-	if k.st.open {
-		if end := s.m.end(&k.st); end < f {
-			// Nothing at or after the frontier can join it any more.
-			k.st.open = false
-			closeOpen(end)
-		}
-	}
 	s.pending -= n
 	k.pend = k.pend[n:]
 	if len(k.pend) == 0 {

@@ -491,7 +491,9 @@ func (s *Sequential) Advance(wm, lateness int64, o Observer, fire, closed func(i
 			s.dropHidden(k, o)
 			k.wins = k.wins[1:]
 			for i := range k.pend {
-				k.pend[i].win--
+				if k.pend[i].win > 0 {
+					k.pend[i].win--
+				}
 			}
 			if len(k.wins) == 0 && len(k.pend) == 0 {
 				k.wins, k.tail = nil, k.st

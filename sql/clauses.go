@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgerrcode"
+	"github.com/pingcap/tidb/pkg/parser/ast"
 	"github.com/sessionsql/sessionsql/sql/sqlerr"
 )
 
@@ -428,49 +429,208 @@ func (p *parser) interval() (time.Duration, token, error) {
 	return time.Duration(n) * per, valTok, nil
 }
 
-// sessionWindow parses SESSION(ts, gap) starting at the SESSION keyword.
-// SPEC's SESSION(ts, GAP expr) and SESSION(ts, gap, MAX d) have no place
-// in Window yet and are reported as not supported.
-func (p *parser) sessionWindow() (*Window, error) {
-	kw := p.next() // SESSION
-	if _, err := p.expectOp("("); err != nil {
-		return nil, err
-	}
-	w := &Window{Kind: WindowSession, Pos: p.runePos(kw)}
+// exprSpan is an expression inside one of our clauses, the tokens [a, b),
+// which TiDB parses on its own (see parser.parseExpr); dst receives it.
+type exprSpan struct {
+	a, b int
+	dst  *ast.ExprNode
+	gap  bool // a GAP expression: interval literals become milliseconds
+}
+
+const (
+	sessionHint     = "a session window is SESSION(ts, INTERVAL '30' MINUTE [, MAX INTERVAL '8' HOUR]) or SESSION(ts, GAP expr [, MAX ...])"
+	eventWindowHint = "an event window is EVENT_WINDOW(ts, START WHEN condition, END WHEN condition [, TIMEOUT INTERVAL '30' MINUTE])"
+)
+
+// timeColumn parses the first argument of a window clause, a plain column
+// name; clause, example and hint describe the clause in errors.
+func (p *parser) timeColumn(clause, example, hint string) (Ident, error) {
 	colTok := p.peek()
 	col, err := p.ident()
 	if err != nil {
-		return nil, withHint(err, "a session window is SESSION(ts, INTERVAL '30' MINUTE)")
+		return Ident{}, withHint(err, "%s", hint)
 	}
 	if p.peek().isOp(".") {
-		return nil, sqlerr.Syntax(p.runePos(colTok), "the time column of SESSION must be a plain column name").
-			WithHint("write SESSION(ts, INTERVAL '30' MINUTE)")
+		return Ident{}, sqlerr.Syntax(p.runePos(colTok), "the time column of %s must be a plain column name", clause).
+			WithHint("write %s", example)
+	}
+	return col, nil
+}
+
+// exprEnd reports whether t ends an expression of our clauses at the
+// clause's own depth: the words that end a GROUP BY list do, so that a
+// missing ")" is reported where the clause visibly ends. OFFSET does not:
+// TiDB does not reserve it, so it may be a column's name.
+func exprEnd(t token) bool {
+	return t.kind == tkIdent && groupByEnd[t.val] && t.val != "offset"
+}
+
+// exprUntil consumes the tokens of an expression inside a clause's
+// parentheses, up to the first "," or ")" outside the expression's own
+// parentheses (so a condition may hold calls, CASE ... END, IN lists), a
+// word of exprEnd, or the limit. It returns the expression's tokens
+// [a, b), empty when there are none.
+func (p *parser) exprUntil() (a, b int) {
+	a = p.pos
+	depth := 0
+	for !p.atEnd() {
+		t := p.peek()
+		if depth == 0 && (t.isOp(",") || t.isOp(")") || exprEnd(t)) {
+			break
+		}
+		switch {
+		case t.isOp("("):
+			depth++
+		case t.isOp(")"):
+			depth--
+		}
+		p.next()
+	}
+	return a, p.pos
+}
+
+// sessionWindow parses, from the SESSION keyword,
+//
+//	SESSION ( column , interval [, MAX interval] )
+//	SESSION ( column , GAP expr [, MAX interval] )
+//
+// and returns the GAP expression, if any, for the caller to parse.
+func (p *parser) sessionWindow() (*Window, []exprSpan, error) {
+	kw := p.next() // SESSION
+	if _, err := p.expectOp("("); err != nil {
+		return nil, nil, err
+	}
+	w := &Window{Kind: WindowSession, Pos: p.runePos(kw)}
+	col, err := p.timeColumn("SESSION", "SESSION(ts, INTERVAL '30' MINUTE)", "a session window is SESSION(ts, INTERVAL '30' MINUTE)")
+	if err != nil {
+		return nil, nil, err
 	}
 	w.TimeCol = col
 	if _, err := p.expectOp(","); err != nil {
-		return nil, withHint(err, "a session window needs a gap: SESSION(%s, INTERVAL '30' MINUTE)", col.Name)
+		return nil, nil, withHint(err, "a session window needs a gap: SESSION(%s, INTERVAL '30' MINUTE)", col.Name)
 	}
-	if t := p.peek(); t.is("gap") {
-		return nil, sqlerr.At(pgerrcode.FeatureNotSupported, p.runePos(t), "SESSION with a GAP expression is not supported yet")
+	var spans []exprSpan
+	if p.acceptKw("gap") {
+		a, b := p.exprUntil()
+		if a == b {
+			return nil, nil, p.unexpected(p.peek()).
+				WithHint("a gap per event is GAP followed by an expression, e.g. GAP CASE WHEN device = 'tv' THEN INTERVAL '60' MINUTE ELSE INTERVAL '10' MINUTE END")
+		}
+		spans = append(spans, exprSpan{a: a, b: b, dst: &w.GapExpr, gap: true})
+	} else {
+		gap, valTok, err := p.interval()
+		if err != nil {
+			return nil, nil, err
+		}
+		if gap <= 0 {
+			return nil, nil, sqlerr.At(pgerrcode.InvalidParameterValue, p.runePos(valTok), "session gap must be positive")
+		}
+		w.Gap = gap
 	}
-	gap, valTok, err := p.interval()
-	if err != nil {
-		return nil, err
+	if p.peek().isOp(",") && p.peekAt(1).is("max") {
+		p.next()
+		maxTok := p.next()
+		d, valTok, err := p.interval()
+		if err != nil {
+			return nil, nil, err
+		}
+		if d <= 0 {
+			return nil, nil, sqlerr.At(pgerrcode.InvalidParameterValue, p.runePos(valTok), "session MAX must be positive")
+		}
+		if w.Gap > d {
+			// SPEC: no session window ever spans more than MAX, and a
+			// single event's window already spans the gap.
+			return nil, nil, sqlerr.At(pgerrcode.InvalidParameterValue, p.runePos(valTok),
+				"session MAX %s is shorter than the gap %s", FormatInterval(d), FormatInterval(w.Gap)).
+				WithHint("MAX bounds the span of a whole session, so it must be at least the gap")
+		}
+		w.Max, w.MaxPos = d, p.runePos(maxTok)
 	}
-	if gap <= 0 {
-		return nil, sqlerr.At(pgerrcode.InvalidParameterValue, p.runePos(valTok), "session gap must be positive")
-	}
-	w.Gap = gap
-	if t := p.peek(); t.isOp(",") && p.peekAt(1).is("max") {
-		return nil, sqlerr.At(pgerrcode.FeatureNotSupported, p.runePos(p.peekAt(1)), "SESSION with MAX is not supported yet")
+	if t := p.peek(); t.isOp(",") {
+		return nil, nil, p.unexpected(t).WithHint("%s", sessionHint)
 	}
 	if _, err := p.expectOp(")"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := p.expectEnd(); err != nil {
-		return nil, withHint(err, "a window clause is a GROUP BY item of its own")
+		return nil, nil, withHint(err, "a window clause is a GROUP BY item of its own")
 	}
-	return w, nil
+	return w, spans, nil
+}
+
+// eventWindow parses, from the EVENT_WINDOW keyword,
+//
+//	EVENT_WINDOW ( column , START WHEN cond , END WHEN cond [, TIMEOUT interval] )
+//
+// and returns the two conditions for the caller to parse.
+func (p *parser) eventWindow() (*Window, []exprSpan, error) {
+	kw := p.next() // EVENT_WINDOW
+	if _, err := p.expectOp("("); err != nil {
+		return nil, nil, err
+	}
+	w := &Window{Kind: WindowEvent, Pos: p.runePos(kw)}
+	col, err := p.timeColumn("EVENT_WINDOW", "EVENT_WINDOW(ts, START WHEN condition, END WHEN condition)", eventWindowHint)
+	if err != nil {
+		return nil, nil, err
+	}
+	w.TimeCol = col
+	if _, err := p.expectOp(","); err != nil {
+		return nil, nil, withHint(err, "%s", eventWindowHint)
+	}
+	var spans []exprSpan
+	for i, part := range []struct {
+		kw  string
+		dst *ast.ExprNode
+	}{{"start", &w.StartWhen}, {"end", &w.EndWhen}} {
+		t := p.peek()
+		if i > 0 {
+			if t.isOp(")") {
+				return nil, nil, sqlerr.Syntax(p.runePos(t), "EVENT_WINDOW needs an END WHEN condition").WithHint("%s", eventWindowHint)
+			}
+			if _, err := p.expectOp(","); err != nil {
+				return nil, nil, withHint(err, "%s", eventWindowHint)
+			}
+			t = p.peek()
+		}
+		switch {
+		case t.is(part.kw):
+			p.next()
+			if _, err := p.expectKw("when"); err != nil {
+				return nil, nil, withHint(err, "%s", eventWindowHint)
+			}
+		case part.kw == "start" && t.is("end"):
+			return nil, nil, sqlerr.Syntax(p.runePos(t), "EVENT_WINDOW needs a START WHEN condition before END WHEN").WithHint("%s", eventWindowHint)
+		case part.kw == "end" && t.is("timeout"):
+			return nil, nil, sqlerr.Syntax(p.runePos(t), "TIMEOUT must come after END WHEN").WithHint("%s", eventWindowHint)
+		default:
+			return nil, nil, p.unexpected(t).WithHint("%s", eventWindowHint)
+		}
+		a, b := p.exprUntil()
+		if a == b {
+			return nil, nil, p.unexpected(p.peek()).WithHint("%s WHEN is followed by a condition: %s", strings.ToUpper(part.kw), eventWindowHint)
+		}
+		spans = append(spans, exprSpan{a: a, b: b, dst: part.dst})
+	}
+	if p.acceptOp(",") {
+		if _, err := p.expectKw("timeout"); err != nil {
+			return nil, nil, withHint(err, "%s", eventWindowHint)
+		}
+		d, valTok, err := p.interval()
+		if err != nil {
+			return nil, nil, err
+		}
+		if d <= 0 {
+			return nil, nil, sqlerr.At(pgerrcode.InvalidParameterValue, p.runePos(valTok), "EVENT_WINDOW TIMEOUT must be positive")
+		}
+		w.Timeout = d
+	}
+	if _, err := p.expectOp(")"); err != nil {
+		return nil, nil, withHint(err, "%s", eventWindowHint)
+	}
+	if err := p.expectEnd(); err != nil {
+		return nil, nil, withHint(err, "a window clause is a GROUP BY item of its own")
+	}
+	return w, spans, nil
 }
 
 // trailing parses the clauses that end a continuous query, in either order

@@ -2,7 +2,8 @@
 // It owns the SQL surface of SPEC.md: TiDB's parser (MySQL dialect) for
 // SELECT and INSERT, and a thin extension layer of its own for everything
 // TiDB does not know: CREATE SOURCE, CREATE MATERIALIZED VIEW, the window
-// clause in GROUP BY, EMIT, ALLOWED LATENESS, and the small statements
+// clause in GROUP BY, EMIT, ALLOWED LATENESS, aggregate FILTER (WHERE
+// ...), FIRST_VALUE and LAST_VALUE as aggregates, and the small statements
 // PostgreSQL clients send (SET, SHOW, BEGIN, ...).
 //
 // Entry points: Split cuts a simple-query string into statements, Parse
@@ -30,6 +31,11 @@
 //     each "?" in the text TiDB parsed to n of $n. TiDB's
 //     *test_driver.ParamMarkerExpr carries that offset in its Offset field;
 //     ParamNumber(node) does the lookup.
+//   - The expressions inside our clauses (a GAP expression, START WHEN and
+//     END WHEN conditions, FILTER conditions) are parsed by TiDB too, each
+//     from a text laid out like the query's (see parser.parseExpr), so
+//     their nodes' offsets are in the same coordinates as Query.Select's
+//     and Query.Pos, Params and ParamNumber work for them alike.
 //   - Parse(Format(st)) formats the same as st (checked by FuzzParse),
 //     but for a few MySQL types TiDB renders in a form that reads back
 //     different once (DEC(0) as DECIMAL, then DECIMAL(10)).
@@ -64,13 +70,21 @@
 //	select        := TiDB's SELECT, whose outermost GROUP BY may hold one window,
 //	                 followed by trailing clauses in either order, each at most once,
 //	                 outside all parentheses and after the query's FROM
-//	window        := SESSION ( column , interval )                -- gap > 0
+//	window        := SESSION ( column , gap [, MAX interval] )    -- MAX > 0, >= a fixed gap
+//	               | EVENT_WINDOW ( column , START WHEN expr , END WHEN expr
+//	                                [, TIMEOUT interval] )        -- TIMEOUT > 0
+//	gap           := interval                                     -- > 0
+//	               | GAP expr                                     -- milliseconds, see below
 //	trailing      := EMIT FINAL
 //	               | EMIT EARLY EVERY interval                    -- > 0
 //	               | EMIT EARLY EVERY n EVENTS                    -- n > 0
 //	               | ALLOWED LATENESS interval                    -- >= 0
 //	interval      := INTERVAL 'n' unit | INTERVAL n unit | INTERVAL 'n unit'
 //	unit          := SECOND | MINUTE | HOUR | DAY, or their plurals; n a whole number
+//	expr          := TiDB's expression, up to the first "," or ")" outside its
+//	                 own parentheses
+//	aggregate     := call FILTER ( WHERE expr )                   -- anywhere in the query
+//	               | FIRST_VALUE ( ... ) | LAST_VALUE ( ... )     -- without OVER
 //
 //	drop          := DROP SOURCE [IF EXISTS] name
 //	               | DROP MATERIALIZED VIEW [IF EXISTS] name
@@ -90,10 +104,16 @@
 // is an error: FeatureNotSupported naming it when TiDB parses it (UPDATE,
 // CREATE TABLE, ...), else TiDB's syntax error.
 //
-// Not supported yet, though SPEC.md describes them: SESSION(ts, GAP expr),
-// SESSION(ts, gap, MAX d), EVENT_WINDOW(...) and aggregate FILTER (WHERE
-// ...). The first three are reported as FeatureNotSupported at their
-// position; Window has no fields for them yet.
+// A GAP expression's value is a gap in milliseconds: every interval
+// literal in it is read as its number of milliseconds (INTERVAL '10'
+// MINUTE as 600000; TiDB has no interval values), except the interval
+// argument of DATE_ADD, DATE_SUB, ADDDATE and SUBDATE, which is TiDB's.
+//
+// FILTER (WHERE cond) is lifted when it directly follows the ")" of a
+// call; the call must be an aggregate (Query.Filters maps it to cond).
+// TiDB parses FIRST_VALUE and LAST_VALUE only as window functions: a call
+// of them reaches TiDB renamed to first_valu_ / last_valu_ (same length)
+// and comes back as an *ast.AggregateFuncExpr; with OVER it is refused.
 //
 // # Worked example of lifting
 //

@@ -386,9 +386,14 @@ func numberEnd(text string, i int) int {
 // eight words however they split between integer and fraction.
 const maxNumberDigits = 63
 
-// countDigits counts the digits of a number before any exponent.
+// countDigits counts the digits of a number before any exponent, and the
+// 0 that TiDB renders before a leading point (.5 as 0.5), so that what
+// Format renders lexes again.
 func countDigits(num string) int {
 	n := 0
+	if strings.HasPrefix(num, ".") {
+		n = 1
+	}
 	for i := 0; i < len(num); i++ {
 		switch c := num[i]; {
 		case isDigit(c):

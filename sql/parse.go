@@ -3,6 +3,7 @@ package sql
 import (
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -427,7 +428,7 @@ func (p *parser) unsupported() error {
 func (p *parser) query() (*Query, error) {
 	s, e := p.pos, p.limit
 	q := &Query{Source: p.text}
-	lifted, err := p.lift(q, s, e)
+	lifted, filters, err := p.lift(q, s, e)
 	if err != nil {
 		return nil, err
 	}
@@ -444,19 +445,39 @@ func (p *parser) query() (*Query, error) {
 	}
 	switch n := node.(type) {
 	case *ast.SelectStmt:
-		q.Select, q.Offset, q.Params = n, offset, params
+		if _, err := (&callFixer{p: p, offset: offset}).check(n); err != nil {
+			return nil, err
+		}
+		q.Select, q.Offset = n, offset
+		addParams(q, params)
 	case *ast.SetOprStmt:
 		return nil, sqlerr.At(pgerrcode.FeatureNotSupported, p.runePos(p.toks[s]), "UNION, EXCEPT and INTERSECT are not supported")
 	default:
 		return nil, sqlerr.Syntax(p.runePos(p.toks[s]), "expected a SELECT, found %s", strings.TrimPrefix(fmt.Sprintf("%T", node), "*ast."))
 	}
+	if err := p.attachFilters(q, filters); err != nil {
+		return nil, err
+	}
 	p.pos = e
 	return q, nil
 }
 
+// addParams adds parameters found in a text TiDB parsed to q.Params.
+func addParams(q *Query, params map[int]int) {
+	for off, n := range params {
+		if q.Params == nil {
+			q.Params = map[int]int{}
+		}
+		q.Params[off] = n
+	}
+}
+
 // lift parses our clauses in the query of tokens [s, e) into q and returns
 // which tokens they cover: lifted[i] is true for a token TiDB must not see.
-func (p *parser) lift(q *Query, s, e int) ([]bool, error) {
+// The expressions inside them are parsed already (see parseExpr), but the
+// FILTER clauses wait for TiDB's tree of the query: the caller attaches
+// them to their aggregate calls with attachFilters.
+func (p *parser) lift(q *Query, s, e int) ([]bool, []pendingFilter, error) {
 	lifted := make([]bool, e)
 
 	// Depth of each token: parentheses around it. The query proper is at
@@ -479,12 +500,12 @@ func (p *parser) lift(q *Query, s, e int) ([]bool, error) {
 
 	// EMIT and ALLOWED LATENESS end the statement, outside all parentheses
 	// and after the query's FROM (so "SELECT emit early FROM t", a column
-	// and its alias, stays TiDB's).
+	// and its alias, stays TiDB's; "t.from" is a column).
 	tail := e
 	from := false
 	for i := s; i < e; i++ {
 		t := p.toks[i]
-		if depth[i] == top && t.is("from") {
+		if depth[i] == top && t.is("from") && (i == s || !p.toks[i-1].isOp(".")) {
 			from = true
 		}
 		if depth[i] != 0 || !from {
@@ -502,7 +523,7 @@ func (p *parser) lift(q *Query, s, e int) ([]bool, error) {
 	if tail < e {
 		sub := &parser{text: p.text, toks: p.toks, pos: tail, limit: e}
 		if err := sub.trailing(q); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for i := tail; i < e; i++ {
 			lifted[i] = true
@@ -511,14 +532,51 @@ func (p *parser) lift(q *Query, s, e int) ([]bool, error) {
 
 	// The window clause is an item of the query's own GROUP BY.
 	if err := p.liftWindow(q, s, tail, top, depth, lifted); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for i := s; i < tail; i++ {
 		if t := p.toks[i]; !lifted[i] && (t.is("session") || t.is("event_window")) && p.toks[i+1].isOp("(") && i+1 < tail {
-			return nil, sqlerr.Syntax(p.runePos(t), "%s(...) is only allowed in the GROUP BY of the outermost query", strings.ToUpper(t.val))
+			return nil, nil, sqlerr.Syntax(p.runePos(t), "%s(...) is only allowed in the GROUP BY of the outermost query", strings.ToUpper(t.val))
 		}
 	}
-	return lifted, nil
+
+	match := matchParens(p.toks, s, tail)
+	for i := s; i+1 < tail; i++ {
+		// SPEC: FIRST_VALUE(col) and LAST_VALUE(col) are aggregates "by
+		// event time"; with OVER they would be window functions.
+		if p.aggAlias(i) == "" {
+			continue
+		}
+		if c := match[i+1]; c >= 0 && c+1 < tail && p.toks[c+1].is("over") {
+			return nil, nil, sqlerr.At(pgerrcode.FeatureNotSupported, p.runePos(p.toks[i]), "window functions are not supported").
+				WithHint("without OVER, %s(x) is an aggregate: the value of x at the %s event of its group, by event time",
+					strings.ToUpper(p.toks[i].val), strings.TrimSuffix(p.toks[i].val, "_value"))
+		}
+	}
+	filters, err := p.liftFilters(q, s, tail, depth, match, lifted)
+	if err != nil {
+		return nil, nil, err
+	}
+	return lifted, filters, nil
+}
+
+// matchParens returns, for each token in [s, e), the index of the
+// parenthesis that matches it, or -1 (not a parenthesis, or unmatched).
+func matchParens(toks []token, s, e int) []int {
+	match := make([]int, e)
+	var open []int
+	for i := s; i < e; i++ {
+		match[i] = -1
+		switch {
+		case toks[i].isOp("("):
+			open = append(open, i)
+		case toks[i].isOp(")") && len(open) > 0:
+			o := open[len(open)-1]
+			open = open[:len(open)-1]
+			match[o], match[i] = i, o
+		}
+	}
+	return match
 }
 
 // refuse fails on TiDB features that have no meaning here and that TiDB
@@ -551,7 +609,8 @@ var groupByEnd = map[string]bool{
 }
 
 // liftWindow finds the query's GROUP BY in tokens [s, tail) at depth top,
-// parses a SESSION item there into q.Window and marks its tokens lifted,
+// parses a SESSION or EVENT_WINDOW item there into q.Window (with its
+// expressions, see parseExpr) and marks its tokens lifted,
 // with the comma that separates it from its neighbour, or with GROUP BY
 // itself when it is the only item.
 func (p *parser) liftWindow(q *Query, s, tail, top int, depth []int, lifted []bool) error {
@@ -583,22 +642,25 @@ func (p *parser) liftWindow(q *Query, s, tail, top int, depth []int, lifted []bo
 	items = append(items, item{a, i})
 	for k, it := range items {
 		t := p.toks[it.a]
-		if it.a >= it.b || !p.toks[it.a+1].isOp("(") || it.a+1 >= it.b {
-			continue
-		}
-		switch {
-		case t.is("event_window"):
-			return sqlerr.At(pgerrcode.FeatureNotSupported, p.runePos(t), "EVENT_WINDOW is not supported yet")
-		case !t.is("session"):
+		if it.a >= it.b || !p.toks[it.a+1].isOp("(") || it.a+1 >= it.b || !(t.is("session") || t.is("event_window")) {
 			continue
 		}
 		if q.Window != nil {
 			return sqlerr.At(pgerrcode.WindowingError, p.runePos(t), "a query has at most one window clause")
 		}
 		sub := &parser{text: p.text, toks: p.toks, pos: it.a, limit: it.b}
-		w, err := sub.sessionWindow()
+		parse := sub.sessionWindow
+		if t.is("event_window") {
+			parse = sub.eventWindow
+		}
+		w, spans, err := parse()
 		if err != nil {
 			return err
+		}
+		for _, sp := range spans {
+			if err := p.parseExpr(q, s, sp); err != nil {
+				return err
+			}
 		}
 		q.Window = w
 		from, to := it.a, it.b // lifted token range [from, to)
@@ -617,6 +679,190 @@ func (p *parser) liftWindow(q *Query, s, tail, top int, depth []int, lifted []bo
 	return nil
 }
 
+// pendingFilter is a FILTER (WHERE cond) lifted out of the query, waiting
+// for the aggregate call it follows to be found in TiDB's tree.
+type pendingFilter struct {
+	name   int // index of the called function's name, the token before "("
+	filter int // index of the FILTER keyword
+	cond   ast.ExprNode
+}
+
+// liftFilters lifts every FILTER ( WHERE cond ) that directly follows the
+// ")" closing a call (a name, then parentheses) in tokens [s, tail), and
+// parses its condition. Whether the call is an aggregate is for
+// attachFilters to tell, from TiDB's tree.
+func (p *parser) liftFilters(q *Query, s, tail int, depth, match []int, lifted []bool) ([]pendingFilter, error) {
+	var filters []pendingFilter
+	for i := s; i+3 < tail; i++ {
+		if lifted[i] || !p.toks[i].isOp(")") || !p.toks[i+1].is("filter") || !p.toks[i+2].isOp("(") || !p.toks[i+3].is("where") {
+			continue
+		}
+		open, end := match[i], match[i+2]
+		if open <= s || end < 0 {
+			continue
+		}
+		if name := p.toks[open-1]; name.kind != tkIdent && name.kind != tkQIdent {
+			continue
+		}
+		if end+1 < tail && p.toks[end+1].is("over") {
+			return nil, sqlerr.At(pgerrcode.FeatureNotSupported, p.runePos(p.toks[open-1]), "window functions are not supported")
+		}
+		if i+4 == end {
+			return nil, p.unexpected(p.toks[end]).WithHint("an aggregate's filter is written FILTER (WHERE condition)")
+		}
+		for j := i + 4; j < end; j++ {
+			if p.toks[j].isOp(",") && depth[j] == depth[i+2]+1 {
+				return nil, p.unexpected(p.toks[j]).WithHint("an aggregate's filter is one condition: FILTER (WHERE a AND b)")
+			}
+		}
+		f := pendingFilter{name: open - 1, filter: i + 1}
+		if err := p.parseExpr(q, s, exprSpan{a: i + 4, b: end, dst: &f.cond}); err != nil {
+			return nil, err
+		}
+		for j := i + 1; j <= end; j++ {
+			lifted[j] = true
+		}
+		filters = append(filters, f)
+		i = end
+	}
+	return filters, nil
+}
+
+// attachFilters records each lifted FILTER in q.Filters under the
+// aggregate call it follows: the *ast.AggregateFuncExpr that TiDB put at
+// the offset of the call's name.
+func (p *parser) attachFilters(q *Query, filters []pendingFilter) error {
+	if len(filters) == 0 {
+		return nil
+	}
+	v := aggFinder{at: map[int]*ast.AggregateFuncExpr{}}
+	q.Select.Accept(&v)
+	q.Filters = map[ast.ExprNode]ast.ExprNode{}
+	for _, f := range filters {
+		name := p.toks[f.name]
+		agg := v.at[name.start-q.Offset]
+		if agg == nil {
+			return sqlerr.Syntax(p.runePos(p.toks[f.filter]), "FILTER specified, but %s is not an aggregate function", name.val)
+		}
+		q.Filters[agg] = f.cond
+	}
+	return nil
+}
+
+// aggFinder collects the aggregate calls of a tree by offset.
+type aggFinder struct {
+	at map[int]*ast.AggregateFuncExpr
+}
+
+func (v *aggFinder) Enter(n ast.Node) (ast.Node, bool) {
+	if a, ok := n.(*ast.AggregateFuncExpr); ok {
+		if _, seen := v.at[a.OriginTextPosition()]; !seen {
+			v.at[a.OriginTextPosition()] = a
+		}
+	}
+	return n, false
+}
+
+func (v *aggFinder) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+// aggAliases maps FIRST_VALUE and LAST_VALUE, which TiDB reserves for its
+// window functions and parses only with OVER, to names of the same length
+// that it reads as plain function calls. putToken writes the alias for a
+// call; callFixer turns the call back into an aggregate.
+var aggAliases = map[string]string{"first_value": "first_valu_", "last_value": "last_valu_"}
+
+// aggAlias returns the alias of token i when it is FIRST_VALUE or
+// LAST_VALUE called as a function (unquoted, unqualified, before "("),
+// else "".
+func (p *parser) aggAlias(i int) string {
+	t := p.toks[i]
+	alias, ok := aggAliases[t.val]
+	if !ok || t.kind != tkIdent || !p.toks[i+1].isOp("(") || (i > 0 && p.toks[i-1].isOp(".")) {
+		return ""
+	}
+	return alias
+}
+
+// callFixer mends the function calls of a tree TiDB parsed (offset is
+// that of its text in p.text):
+//
+//   - It replaces each call TiDB parsed from an alias of aggAliases (the
+//     alias at an offset where the user wrote FIRST_VALUE or LAST_VALUE),
+//     and each call of a quoted "first_value" or "last_value", by the
+//     aggregate *ast.AggregateFuncExpr{F: "first_value"} or "last_value"
+//     with the same arguments and offset.
+//   - TiDB renders the name of an unqualified call as a keyword, bare and
+//     upper case, which reads back different, or not at all, when the
+//     name was quoted ("MyFunc", "#x", "value", "session"): such calls
+//     are marked generic, whose names TiDB renders quoted.
+//   - It refuses, in err, the calls that TiDB renders in a special syntax
+//     that their arguments do not fit (specialCalls).
+type callFixer struct {
+	p      *parser
+	offset int
+	err    error // the first call refused
+}
+
+// specialCalls are the functions TiDB parses with a syntax of their own
+// (TRIM(x FROM y), DATE_ADD(d, INTERVAL n unit), ...) and renders back in
+// it whatever their arguments, which breaks, or panics, for a call of the
+// quoted name with arguments of any shape. json_memberof is TiDB's name
+// for MEMBER OF, which it can render with two arguments only.
+var specialCalls = map[string]bool{
+	"convert": true, "adddate": true, "subdate": true, "date_add": true, "date_sub": true,
+	"extract": true, "position": true, "trim": true, "weight_string": true, "json_memberof": true,
+}
+
+// check runs the fixer over n and returns the node that replaces it.
+func (v *callFixer) check(n ast.Node) (ast.Node, error) {
+	n, _ = n.Accept(v)
+	return n, v.err
+}
+
+func (v *callFixer) Enter(n ast.Node) (ast.Node, bool) { return n, false }
+
+func (v *callFixer) Leave(n ast.Node) (ast.Node, bool) {
+	fc, ok := n.(*ast.FuncCallExpr)
+	if !ok || fc.Schema.L != "" {
+		return n, true
+	}
+	at := v.offset + fc.OriginTextPosition()
+	for name, alias := range aggAliases {
+		written := at+len(name) <= len(v.p.text) && strings.EqualFold(v.p.text[at:at+len(name)], name)
+		if fc.FnName.L == name || (fc.FnName.L == alias && written) {
+			agg := &ast.AggregateFuncExpr{F: name, Args: fc.Args}
+			agg.SetOriginTextPosition(fc.OriginTextPosition())
+			return agg, true
+		}
+	}
+	t, ok := v.callName(at, fc.FnName.O)
+	switch {
+	case !ok:
+	case fc.FnName.L == "json_memberof" && v.err == nil:
+		v.err = sqlerr.At(pgerrcode.FeatureNotSupported, v.p.runePos(t), "%s(...) is not supported", fc.FnName.O).
+			WithHint("write value MEMBER OF (json_array)")
+	case specialCalls[fc.FnName.L] && t.kind == tkQIdent && v.err == nil:
+		v.err = sqlerr.At(pgerrcode.FeatureNotSupported, v.p.runePos(t), "%s cannot be called by a quoted name", strings.ToUpper(fc.FnName.L)).
+			WithHint("write %s(...) without quotes", strings.ToUpper(fc.FnName.L))
+	case t.kind == tkQIdent && fc.Tp == ast.FuncCallExprTypeKeyword:
+		fc.Tp = ast.FuncCallExprTypeGeneric
+	}
+	return n, true
+}
+
+// callName returns the token at byte at of p.text when the user wrote
+// there a call of name, quoted or not: calls TiDB builds itself (DATE_ADD
+// for ts + INTERVAL ...) are at the offset of another token.
+func (v *callFixer) callName(at int, name string) (token, bool) {
+	toks := v.p.toks
+	i := sort.Search(len(toks), func(i int) bool { return toks[i].start >= at })
+	if i+1 >= len(toks) || toks[i].start != at || !toks[i+1].isOp("(") {
+		return token{}, false
+	}
+	t := toks[i]
+	return t, (t.kind == tkIdent || t.kind == tkQIdent) && t.val == name
+}
+
 // insert parses INSERT INTO source [(columns)] VALUES (...), ... with TiDB.
 func (p *parser) insert() (*Insert, error) {
 	s, e := p.pos, p.limit
@@ -626,6 +872,9 @@ func (p *parser) insert() (*Insert, error) {
 	}
 	node, err := p.parseTiDB(text, offset)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := (&callFixer{p: p, offset: offset}).check(node); err != nil {
 		return nil, err
 	}
 	ins, ok := node.(*ast.InsertStmt)
@@ -654,7 +903,7 @@ func (p *parser) insert() (*Insert, error) {
 // that a byte offset in it plus offset is a byte offset in p.text. Each
 // parameter $n becomes "?" padded to the same length; params maps its
 // offset to n. Unquoted words are folded to lower case (foldIdent keeps
-// their length).
+// their length), FIRST_VALUE and LAST_VALUE calls renamed (aggAliases).
 func (p *parser) tidbText(s, e int, lifted []bool) (text string, offset int, params map[int]int, err error) {
 	last := s
 	for i := s; i < e; i++ {
@@ -663,39 +912,209 @@ func (p *parser) tidbText(s, e int, lifted []bool) (text string, offset int, par
 		}
 	}
 	offset = p.toks[s].start
-	end := p.toks[last].end
-	buf := make([]byte, end-offset)
-	for i := range buf {
-		buf[i] = ' '
-		if p.text[offset+i] == '\n' {
-			buf[i] = '\n'
-		}
-	}
+	buf := p.blank(offset, p.toks[last].end)
 	for i := s; i <= last; i++ {
-		t := p.toks[i]
 		if lifted != nil && lifted[i] {
 			continue
 		}
-		switch {
-		case t.kind == tkParam:
+		n, err := p.putToken(buf, offset, i)
+		if err != nil {
+			return "", 0, nil, err
+		}
+		if n > 0 {
 			if params == nil {
 				params = map[int]int{}
 			}
-			params[t.start-offset] = t.n
-			buf[t.start-offset] = '?'
-		case t.kind == tkString && t.dollar:
-			return "", 0, nil, sqlerr.At(pgerrcode.FeatureNotSupported, p.runePos(t), "dollar-quoted strings are not supported here").
-				WithHint("write the string in single quotes, doubling any quote inside it")
-		case t.kind == tkIdent:
-			// Fold names (and keywords) as PostgreSQL does, so that TiDB's
-			// CIStr.O of an unquoted name is the folded name and only a
-			// quoted name keeps its case.
-			copy(buf[t.start-offset:], t.val)
-		default:
-			copy(buf[t.start-offset:], p.text[t.start:t.end])
+			params[p.toks[i].start-offset] = n
 		}
 	}
 	return string(buf), offset, params, nil
+}
+
+// blank returns spaces for the bytes of p.text[offset:end], its newlines
+// kept (bytes past the end of p.text are spaces too).
+func (p *parser) blank(offset, end int) []byte {
+	buf := make([]byte, end-offset)
+	for i := range buf {
+		buf[i] = ' '
+		if j := offset + i; j < len(p.text) && p.text[j] == '\n' {
+			buf[i] = '\n'
+		}
+	}
+	return buf
+}
+
+// putToken writes token i, as TiDB must read it, into buf, which holds the
+// text TiDB parses from byte offset of p.text on. It returns n when the
+// token is the parameter $n, written as "?".
+func (p *parser) putToken(buf []byte, offset, i int) (int, error) {
+	t := p.toks[i]
+	at := buf[t.start-offset:]
+	switch {
+	case t.kind == tkParam:
+		at[0] = '?'
+		return t.n, nil
+	case t.kind == tkString && t.dollar:
+		return 0, sqlerr.At(pgerrcode.FeatureNotSupported, p.runePos(t), "dollar-quoted strings are not supported here").
+			WithHint("write the string in single quotes, doubling any quote inside it")
+	case t.kind == tkIdent:
+		// Fold names (and keywords) as PostgreSQL does, so that TiDB's
+		// CIStr.O of an unquoted name is the folded name and only a
+		// quoted name keeps its case.
+		if alias := p.aggAlias(i); alias != "" {
+			copy(at, alias)
+		} else {
+			copy(at, t.val)
+		}
+	default:
+		copy(at, p.text[t.start:t.end])
+	}
+	return 0, nil
+}
+
+// parseExpr has TiDB parse the expression sp of our clauses, in the query
+// whose first token is s, and stores it in *sp.dst. TiDB reads a text laid
+// out like the query's own (see tidbText; same start, so the same offset):
+// blank but for "select" over the query's first SELECT keyword, "(" just
+// before the expression, the expression's tokens where the user wrote
+// them, and ")" over the token after it. So the offsets TiDB records in
+// the expression's nodes, and those of its errors, are offsets in the
+// query's text like those of Query.Select. Its parameters are added to
+// q.Params. The parentheses keep TiDB from reading more than one
+// expression (an alias, a FROM); the ParenthesesExpr they make is dropped.
+func (p *parser) parseExpr(q *Query, s int, sp exprSpan) error {
+	sel := s
+	for sel < sp.a && !p.toks[sel].is("select") {
+		sel++
+	}
+	if sel == sp.a {
+		// A query that is not a SELECT (TABLE t, VALUES ROW(1)) has no
+		// place for our clauses.
+		return sqlerr.Syntax(p.runePos(p.toks[s]), "expected a SELECT")
+	}
+	offset := p.toks[s].start
+	open, closing := p.toks[sp.a].start-1, p.toks[sp.b].start
+	buf := p.blank(offset, closing+1)
+	copy(buf[p.toks[sel].start-offset:], "select")
+	buf[open-offset] = '('
+	buf[closing-offset] = ')'
+	var lits []intervalLit
+	if sp.gap {
+		var err error
+		if lits, err = p.gapIntervals(sp.a, sp.b); err != nil {
+			return err
+		}
+	}
+	var params map[int]int
+	for i := sp.a; i < sp.b; i++ {
+		if len(lits) > 0 && lits[0].a == i {
+			copy(buf[p.toks[i].start-offset:], lits[0].ms)
+			i = lits[0].b - 1
+			lits = lits[1:]
+			continue
+		}
+		n, err := p.putToken(buf, offset, i)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			if params == nil {
+				params = map[int]int{}
+			}
+			params[p.toks[i].start-offset] = n
+		}
+	}
+	node, err := p.parseTiDB(string(buf), offset)
+	if err != nil {
+		return err
+	}
+	if err := p.refuse(node, s); err != nil {
+		return err
+	}
+	var paren *ast.ParenthesesExpr
+	if sel, ok := node.(*ast.SelectStmt); ok && sel.Fields != nil && len(sel.Fields.Fields) == 1 {
+		paren, _ = sel.Fields.Fields[0].Expr.(*ast.ParenthesesExpr)
+	}
+	if paren == nil {
+		// The expression's parentheses are balanced and it holds no ","
+		// outside them (exprUntil, liftFilters), so TiDB read our
+		// parentheses as something else: a bare SELECT as a subquery.
+		return p.unexpected(p.toks[sp.a]).WithHint("a subquery is written in parentheses")
+	}
+	expr, err := (&callFixer{p: p, offset: offset}).check(paren.Expr)
+	if err != nil {
+		return err
+	}
+	*sp.dst = expr.(ast.ExprNode)
+	addParams(q, params)
+	return nil
+}
+
+// intervalLit is an interval literal of a GAP expression, tokens [a, b),
+// and its value in milliseconds, padded with spaces to the literal's byte
+// length.
+type intervalLit struct {
+	a, b int
+	ms   string
+}
+
+// dateFuncs are the functions whose INTERVAL argument is TiDB's.
+var dateFuncs = map[string]bool{"date_add": true, "date_sub": true, "adddate": true, "subdate": true}
+
+// gapIntervals returns the interval literals of the GAP expression of
+// tokens [a, b), which TiDB cannot read as values, as milliseconds (see
+// Window.GapExpr). parseExpr writes each at the offset of its INTERVAL
+// keyword, padded on the right, so that nothing else moves and the number
+// TiDB reads is where the user wrote INTERVAL: its node's position, and
+// errors about it, point there. Intervals that TiDB reads itself stay:
+// INTERVAL(...) the function, INTERVAL expr unit, and the interval
+// argument of a date function (TiDB renders ADDDATE(d, n) as ADDDATE(d,
+// INTERVAL n DAY), which must read back the same).
+func (p *parser) gapIntervals(a, b int) ([]intervalLit, error) {
+	var lits []intervalLit
+	for i := a; i+1 < b; i++ {
+		t, v := p.toks[i], p.toks[i+1]
+		literal := v.kind == tkString || v.kind == tkNumber || ((v.isOp("-") || v.isOp("+")) && i+2 < b && p.toks[i+2].kind == tkNumber)
+		if !t.is("interval") || !literal || (i > a && p.toks[i-1].isOp(".")) || p.dateArg(a, i) {
+			continue
+		}
+		sub := &parser{text: p.text, toks: p.toks, pos: i, limit: b}
+		d, valTok, err := sub.interval()
+		if err != nil {
+			return nil, err
+		}
+		width := p.toks[sub.pos-1].end - t.start
+		ms := strconv.FormatInt(d.Milliseconds(), 10)
+		if len(ms) > width {
+			// Unreachable: a day is 8 digits of ms; INTERVAL and the unit
+			// take more room than that.
+			return nil, sqlerr.Syntax(p.runePos(valTok), "interval value %q is out of range", p.text[valTok.start:valTok.end])
+		}
+		lits = append(lits, intervalLit{a: i, b: sub.pos, ms: ms + strings.Repeat(" ", width-len(ms))})
+		i = sub.pos - 1
+	}
+	return lits, nil
+}
+
+// dateArg reports whether the INTERVAL at token i, inside the expression
+// that starts at token a, follows the "," of a call of dateFuncs.
+func (p *parser) dateArg(a, i int) bool {
+	if i == a || !p.toks[i-1].isOp(",") {
+		return false
+	}
+	depth := 0
+	for j := i - 2; j > a; j-- {
+		switch t := p.toks[j]; {
+		case t.isOp(")"):
+			depth++
+		case t.isOp("(") && depth > 0:
+			depth--
+		case t.isOp("("):
+			name := p.toks[j-1]
+			return name.kind == tkIdent && dateFuncs[name.val]
+		}
+	}
+	return false
 }
 
 // tidbMode is the SQL mode TiDB parses with. ANSI_QUOTES: "x" is an
@@ -802,9 +1221,10 @@ func lowerFirst(s string) string {
 }
 
 // Pos returns the 1-based character position in q.Source of a node of
-// q.Select. TiDB records positions of expressions only; for other nodes
-// (and expressions TiDB built itself) it returns the position of the
-// start of the query.
+// q.Select or of an expression of the lifted clauses (q.Window's, the
+// conditions of q.Filters). TiDB records positions of expressions only;
+// for other nodes (and expressions TiDB built itself) it returns the
+// position of the start of the query.
 func (q *Query) Pos(n ast.Node) int {
 	return sqlerr.RunePos(q.Source, q.Offset+nodeOffset(n))
 }

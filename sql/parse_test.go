@@ -71,13 +71,12 @@ func checkRoundTrip(formatted string, tidbLenient bool) error {
 	if !tidbLenient {
 		return fmt.Errorf("format is not stable:\nfirst:  %s\nsecond: %s", formatted, again)
 	}
-	first, _ := Parse(formatted)
-	if a, b := ours(first), ours(st); a != b {
-		return fmt.Errorf("our clauses changed:\nfirst:  %s\nsecond: %s", a, b)
-	}
 	st3, err := Parse(again)
 	if err != nil {
 		return fmt.Errorf("re-parsing %q: %w", again, err)
+	}
+	if a, b := ours(st), ours(st3); a != b {
+		return fmt.Errorf("our clauses changed:\nfirst:  %s\nsecond: %s", a, b)
 	}
 	if third := Format(st3); third != again {
 		return fmt.Errorf("format is not stable:\nfirst:  %s\nsecond: %s\nthird:  %s", formatted, again, third)
@@ -85,7 +84,8 @@ func checkRoundTrip(formatted string, tidbLenient bool) error {
 	return nil
 }
 
-// ours renders what our layer parsed of st, leaving out what TiDB parsed.
+// ours renders what our layer parsed of st, leaving out what TiDB parsed:
+// of the expressions in our clauses only which there are.
 func ours(st Statement) string {
 	query := func(q *Query) string {
 		params := map[int]int{}
@@ -93,15 +93,18 @@ func ours(st Statement) string {
 			params[n]++
 		}
 		c := *q
-		c.Select, c.Source, c.Offset, c.Params = nil, "", 0, nil
+		c.Select, c.Source, c.Offset, c.Params, c.Filters = nil, "", 0, nil, nil
 		c.Emit.Pos = min(c.Emit.Pos, 1)
 		var w Window
+		var exprs []bool
 		if c.Window != nil {
 			w = *c.Window
-			w.Pos, w.TimeCol.Pos = 0, 0
+			w.Pos, w.TimeCol.Pos, w.MaxPos = 0, 0, min(w.MaxPos, 1)
+			exprs = []bool{w.GapExpr != nil, w.StartWhen != nil, w.EndWhen != nil}
+			w.GapExpr, w.StartWhen, w.EndWhen = nil, nil, nil
 		}
 		c.Window = nil
-		return fmt.Sprintf("%+v window %+v params %v", c, w, params)
+		return fmt.Sprintf("%+v window %+v exprs %v filters %d params %v", c, w, exprs, len(q.Filters), params)
 	}
 	switch s := st.(type) {
 	case *Select:
@@ -214,7 +217,7 @@ func detail(st Statement) string {
 		b.WriteString(detail(s.Stmt))
 	case *Insert:
 		fmt.Fprintf(&b, "tidb @%d: %q\n", s.Offset, insertTextOf(s))
-		detailParams(&b, s.Stmt, s.ParamNumber, s.Pos)
+		detailParams(&b, s.ParamNumber, s.Pos, s.Stmt)
 	case *DropSource:
 		ident("source", s.Name)
 	case *DropView:
@@ -234,8 +237,47 @@ func detail(st Statement) string {
 
 func detailQuery(b *strings.Builder, q *Query) {
 	fmt.Fprintf(b, "tidb @%d: %q\n", q.Offset, tidbTextOf(q))
+	// Lifted expressions: position (via q.Pos, as the planner reports
+	// them) and TiDB's rendering.
+	expr := func(what string, e ast.ExprNode) {
+		fmt.Fprintf(b, "%s @%d: %s\n", what, q.Pos(e), restoreExpr(e, q.Params))
+	}
+	nodes := []ast.Node{q.Select}
 	if w := q.Window; w != nil {
-		fmt.Fprintf(b, "window SESSION @%d time %s @%d gap %s\n", w.Pos, w.TimeCol.Name, w.TimeCol.Pos, w.Gap)
+		switch w.Kind {
+		case WindowEvent:
+			fmt.Fprintf(b, "window EVENT_WINDOW @%d time %s @%d", w.Pos, w.TimeCol.Name, w.TimeCol.Pos)
+			if w.Timeout != 0 {
+				fmt.Fprintf(b, " timeout %s", w.Timeout)
+			}
+			b.WriteString("\n")
+			expr("start when", w.StartWhen)
+			expr("end when", w.EndWhen)
+			nodes = append(nodes, w.StartWhen, w.EndWhen)
+		default:
+			fmt.Fprintf(b, "window SESSION @%d time %s @%d", w.Pos, w.TimeCol.Name, w.TimeCol.Pos)
+			if w.GapExpr == nil {
+				fmt.Fprintf(b, " gap %s", w.Gap)
+			}
+			if w.MaxPos != 0 {
+				fmt.Fprintf(b, " max %s @%d", w.Max, w.MaxPos)
+			}
+			b.WriteString("\n")
+			if w.GapExpr != nil {
+				expr("gap", w.GapExpr)
+				nodes = append(nodes, w.GapExpr)
+			}
+		}
+	}
+	type filter struct{ agg, cond ast.ExprNode }
+	var filters []filter
+	for agg, cond := range q.Filters {
+		filters = append(filters, filter{agg, cond})
+	}
+	sort.Slice(filters, func(i, j int) bool { return q.Pos(filters[i].agg) < q.Pos(filters[j].agg) })
+	for _, f := range filters {
+		fmt.Fprintf(b, "filter on %s @%d where @%d: %s\n", restoreExpr(f.agg, q.Params), q.Pos(f.agg), q.Pos(f.cond), restoreExpr(f.cond, q.Params))
+		nodes = append(nodes, f.cond)
 	}
 	switch q.Emit.Mode {
 	case EmitFinal:
@@ -250,7 +292,7 @@ func detailQuery(b *strings.Builder, q *Query) {
 	if q.Lateness != 0 {
 		fmt.Fprintf(b, "allowed lateness %s\n", q.Lateness)
 	}
-	detailParams(b, q.Select, q.ParamNumber, q.Pos)
+	detailParams(b, q.ParamNumber, q.Pos, nodes...)
 	// Where TiDB's expression positions land: the first expression of the
 	// WHERE clause, if any, mapped back to the user's text.
 	if q.Select.Where != nil {
@@ -277,7 +319,7 @@ func tidbTextOf(q *Query) string {
 		s++
 	}
 	p := &parser{text: q.Source, toks: toks, pos: s, limit: end}
-	lifted, err := p.lift(&Query{}, s, end)
+	lifted, _, err := p.lift(&Query{}, s, end)
 	if err != nil {
 		return err.Error()
 	}
@@ -326,9 +368,11 @@ func (v *paramVisitor) Enter(n ast.Node) (ast.Node, bool) {
 
 func (v *paramVisitor) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 
-func detailParams(b *strings.Builder, n ast.Node, number func(ast.Node) (int, bool), pos func(ast.Node) int) {
+func detailParams(b *strings.Builder, number func(ast.Node) (int, bool), pos func(ast.Node) int, nodes ...ast.Node) {
 	var v paramVisitor
-	n.Accept(&v)
+	for _, n := range nodes {
+		n.Accept(&v)
+	}
 	sort.Slice(v.pms, func(i, j int) bool { return v.pms[i].Offset < v.pms[j].Offset })
 	for _, pm := range v.pms {
 		k, ok := number(pm)

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	"github.com/pingcap/tidb/pkg/parser/test_driver"
 	"github.com/sessionsql/sessionsql/sql/sqlerr"
 )
 
@@ -53,6 +55,16 @@ func TestErrorPositions(t *testing.T) {
 		{"show junk", "SHOW server_version please", "please"},
 		{"set without value", "SET a TO", ""},
 		{"drop missing name", "DROP SOURCE ;", ";"},
+		{"gap expr tidb error", "SELECT 'ü' FROM t\nGROUP BY SESSION(ts, GAP 'é' + + * 2)", "* 2"},
+		{"gap expr bad interval", "SELECT a FROM t GROUP BY SESSION(ts, GAP CASE WHEN 'é' THEN INTERVAL 1 WEEK END)", "WEEK"},
+		{"gap expr error at its interval", "SELECT a FROM t GROUP BY SESSION(ts, GAP b INTERVAL '1' MINUTE)", "INTERVAL '1'"},
+		{"max shorter than gap", "SELECT a FROM t GROUP BY SESSION(ts, INTERVAL 1 HOUR, MAX INTERVAL 1 MINUTE)", "1 MINUTE"},
+		{"event window condition", "SELECT 'ü' FROM t GROUP BY EVENT_WINDOW(ts, START WHEN 'é' = = 1, END WHEN b)", "= 1"},
+		{"event window missing end", "SELECT a FROM t GROUP BY EVENT_WINDOW(ts, START WHEN a = f(1, 2))", ")\x00"},
+		{"event window timeout", "SELECT a FROM t GROUP BY EVENT_WINDOW(ts, START WHEN a, END WHEN b, TIMEOUT INTERVAL -1 SECOND)", "-1"},
+		{"filter condition", "SELECT 'ü', COUNT(*) FILTER (WHERE 'é' AND AND b) FROM t", "AND b"},
+		{"filter not aggregate", "SELECT 'ü', LOWER('é') FILTER (WHERE b) FROM t", "FILTER"},
+		{"first_value over", "SELECT 'ü', FIRST_VALUE(a) OVER () FROM t", "FIRST_VALUE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse(tc.sql)
@@ -108,5 +120,61 @@ func TestNodePositions(t *testing.T) {
 		if !ok || want[text] != n {
 			t.Errorf("parameter at %q has number %d (%v)", text, n, ok)
 		}
+	}
+}
+
+// TestLiftedPositions checks that the nodes of expressions lifted out of
+// the query (GAP, START WHEN, END WHEN, FILTER conditions) have positions
+// in the user's text, through comments, multi-byte characters and
+// newlines, as the planner reports them, and that their parameters map to
+// their numbers.
+func TestLiftedPositions(t *testing.T) {
+	view := "CREATE MATERIALIZED VIEW v AS /* ü */\nSELECT 'é', COUNT(*) FILTER (WHERE \"é\" = $2) FROM t\n" +
+		"GROUP BY EVENT_WINDOW(ts,\n  START WHEN kind = 'ö' AND x > $1,\n  END WHEN FIRST_VALUE(y) = $3)"
+	session := "SELECT 'ü' FROM t GROUP BY SESSION(ts, GAP CASE WHEN b THEN INTERVAL '1' HOUR ELSE $1 END)"
+	binary := func(e ast.ExprNode) *ast.BinaryOperationExpr { return e.(*ast.BinaryOperationExpr) }
+	for _, tc := range []struct {
+		name, sql string
+		node      func(q *Query) ast.Node
+		at        string
+	}{
+		{"start when", view, func(q *Query) ast.Node { return q.Window.StartWhen }, "kind = 'ö' AND"},
+		{"start when right", view, func(q *Query) ast.Node { return binary(q.Window.StartWhen).R }, "x > $1"},
+		{"end when aggregate", view, func(q *Query) ast.Node { return binary(q.Window.EndWhen).L.(*ast.AggregateFuncExpr) }, "FIRST_VALUE(y)"},
+		{"end when param", view, func(q *Query) ast.Node { return binary(q.Window.EndWhen).R }, "$3)"},
+		{"filtered aggregate", view, func(q *Query) ast.Node { return q.Select.Fields.Fields[1].Expr }, "COUNT(*) FILTER"},
+		{"filter condition", view, func(q *Query) ast.Node {
+			for _, cond := range q.Filters {
+				return binary(cond).R
+			}
+			return nil
+		}, "$2)"},
+		{"gap interval", session, func(q *Query) ast.Node { return q.Window.GapExpr.(*ast.CaseExpr).WhenClauses[0].Result }, "INTERVAL '1' HOUR"},
+		{"gap param", session, func(q *Query) ast.Node { return q.Window.GapExpr.(*ast.CaseExpr).ElseClause }, "$1 END"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := Parse(tc.sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var q *Query
+			switch s := st.(type) {
+			case *CreateView:
+				q = s.Query
+			case *Select:
+				q = s.Query
+			}
+			n := tc.node(q)
+			runes := []rune(tc.sql)
+			if got := string(runes[q.Pos(n)-1:]); !strings.HasPrefix(got, tc.at) {
+				t.Fatalf("node %T at %q, want %q", n, got, tc.at)
+			}
+			if pm, ok := n.(*test_driver.ParamMarkerExpr); ok {
+				k, ok := q.ParamNumber(pm)
+				if want := tc.at[:2]; !ok || "$"+string(rune('0'+k)) != want {
+					t.Fatalf("parameter at %q has number %d (%v)", tc.at, k, ok)
+				}
+			}
+		})
 	}
 }

@@ -11,9 +11,11 @@ import (
 )
 
 // Format renders st as SQL text in a normal form: keywords upper case,
-// TiDB's rendering of the SELECT and INSERT parts (names in double quotes),
-// the window clause as the last GROUP BY item, intervals in their largest
-// whole unit, option and SET values as strings. Positions are not
+// TiDB's rendering of the SELECT and INSERT parts (names in double quotes)
+// and of the expressions in our clauses (a GAP expression's intervals as
+// the milliseconds they were read as), each FILTER after its aggregate
+// call, the window clause as the last GROUP BY item, intervals in their
+// largest whole unit, option and SET values as strings. Positions are not
 // rendered. Parse(Format(st)) gives a statement that formats the same,
 // except where TiDB's own rendering is not a fixed point: it may change
 // once (DEC(0) renders as DECIMAL, which reads back as DECIMAL(10)), and
@@ -39,7 +41,7 @@ func Format(st Statement) string {
 	case *Select:
 		return FormatQuery(s.Query)
 	case *Insert:
-		return restore(s.Stmt, s.Stmt, s.Params)
+		return restore(s.Stmt, s.Params, nil)
 	case *DropSource:
 		return "DROP SOURCE " + ifExists(s.IfExists) + formatIdent(s.Name.Name)
 	case *DropView:
@@ -123,24 +125,26 @@ func formatCreateSource(s *CreateSource) string {
 func FormatQuery(q *Query) string {
 	var b strings.Builder
 	if q.Window == nil {
-		b.WriteString(restore(q.Select, q.Select, q.Params))
+		b.WriteString(restore(q.Select, q.Params, q.Filters))
 	} else {
-		// Render the window as the last GROUP BY item: restore a shallow
-		// copy whose GROUP BY ends with a placeholder column, then put the
-		// window's text in its place. The placeholder is not valid UTF-8,
+		// Render the window as the last GROUP BY item: restore the query
+		// with, for a moment, a GROUP BY that ends with a placeholder
+		// column, then put the window's text in its place. (Not a shallow
+		// copy of the query: restore's swaps of a parameter that is the
+		// whole WHERE would miss it.) The placeholder is not valid UTF-8,
 		// so no name in a parsed statement can be the same.
 		const placeholder = "\xffwindow\xff"
-		sel := *q.Select
+		orig := q.Select.GroupBy
 		gb := &ast.GroupByClause{}
-		if q.Select.GroupBy != nil {
-			gb.Items = append(gb.Items, q.Select.GroupBy.Items...)
-			gb.Rollup = q.Select.GroupBy.Rollup
+		if orig != nil {
+			gb.Items = append(gb.Items, orig.Items...)
+			gb.Rollup = orig.Rollup
 		}
 		gb.Items = append(gb.Items, &ast.ByItem{Expr: &ast.ColumnNameExpr{Name: &ast.ColumnName{Name: ast.NewCIStr(placeholder)}}})
-		sel.GroupBy = gb
-		w := q.Window
-		text := fmt.Sprintf("SESSION(%s, %s)", formatIdent(w.TimeCol.Name), FormatInterval(w.Gap))
-		b.WriteString(strings.Replace(restore(&sel, q.Select, q.Params), `"`+placeholder+`"`, text, 1))
+		q.Select.GroupBy = gb
+		text := restore(q.Select, q.Params, q.Filters)
+		q.Select.GroupBy = orig
+		b.WriteString(strings.Replace(text, `"`+placeholder+`"`, formatWindow(q.Window, q.Params), 1))
 	}
 	switch q.Emit.Mode {
 	case EmitFinal:
@@ -158,22 +162,66 @@ func FormatQuery(q *Query) string {
 	return b.String()
 }
 
+// formatWindow renders a window clause; expressions are TiDB's rendering,
+// a GAP expression's intervals as the milliseconds they were read as.
+func formatWindow(w *Window, params map[int]int) string {
+	var b strings.Builder
+	col := formatIdent(w.TimeCol.Name)
+	switch w.Kind {
+	case WindowEvent:
+		fmt.Fprintf(&b, "EVENT_WINDOW(%s, START WHEN %s, END WHEN %s", col, restoreExpr(w.StartWhen, params), restoreExpr(w.EndWhen, params))
+		if w.Timeout != 0 {
+			b.WriteString(", TIMEOUT " + FormatInterval(w.Timeout))
+		}
+	default:
+		fmt.Fprintf(&b, "SESSION(%s, ", col)
+		if w.GapExpr != nil {
+			b.WriteString("GAP " + restoreExpr(w.GapExpr, params))
+		} else {
+			b.WriteString(FormatInterval(w.Gap))
+		}
+		if w.Max != 0 {
+			b.WriteString(", MAX " + FormatInterval(w.Max))
+		}
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
 // restoreFlags render names in double quotes (identifiers under
 // ANSI_QUOTES) and strings without charset introducers.
 const restoreFlags = format.RestoreStringSingleQuotes | format.RestoreKeyWordUppercase |
 	format.RestoreNameDoubleQuotes | format.RestoreStringWithoutCharset
 
-// restore renders node with TiDB, parameter markers as $n.
+// restore renders node with TiDB, parameter markers as $n, each aggregate
+// call of filters followed by its FILTER (WHERE cond).
 //
 // TiDB renders every marker as "?", and not always in the order it visits
 // them (LIMIT renders its offset first), so restore swaps each marker of
-// marked (node itself, or the node node is a shallow copy of) for a
-// numberedParam while it renders, and swaps them back after.
-func restore(node, marked ast.Node, params map[int]int) string {
-	marked.Accept(&numberParams{params: params})
-	defer marked.Accept(unnumberParams{})
+// node for a numberedParam while it renders, and each filtered call for a
+// filtered, and swaps them back after. node is a statement, which the
+// swaps never replace.
+func restore(node ast.Node, params map[int]int, filters map[ast.ExprNode]ast.ExprNode) string {
+	node.Accept(&numberParams{params: params, filters: filters})
+	defer node.Accept(unnumberParams{})
 	var b strings.Builder
 	if err := node.Restore(format.NewRestoreCtx(restoreFlags, &b)); err != nil {
+		return fmt.Sprintf("/* cannot render: %v */", err)
+	}
+	return spaceDashes(b.String())
+}
+
+// restoreExpr renders an expression as restore does. The expression may
+// itself be a parameter marker, which the walk cannot swap in place: the
+// swapped root is the one rendered.
+func restoreExpr(n ast.ExprNode, params map[int]int) string {
+	if n == nil {
+		return "/* missing expression */"
+	}
+	swapped, _ := n.Accept(&numberParams{params: params})
+	defer swapped.Accept(unnumberParams{})
+	var b strings.Builder
+	if err := swapped.Restore(format.NewRestoreCtx(restoreFlags, &b)); err != nil {
 		return fmt.Sprintf("/* cannot render: %v */", err)
 	}
 	return spaceDashes(b.String())
@@ -225,14 +273,41 @@ func (p *numberedParam) Restore(ctx *format.RestoreCtx) error {
 // TRIM(LEADING x FROM y) leaves x out when it is a NULL value.
 func (p *numberedParam) GetValue() any { return p.n }
 
-// numberParams replaces every parameter marker with a numberedParam.
-type numberParams struct{ params map[int]int }
+// filtered stands for an aggregate call of Query.Filters while restore
+// renders it. As with numberedParam, its Accept is the call's, so any walk
+// puts the call back in place.
+type filtered struct {
+	*ast.AggregateFuncExpr
+	cond   ast.ExprNode
+	params map[int]int
+}
+
+// Restore renders the call and its FILTER clause.
+func (f *filtered) Restore(ctx *format.RestoreCtx) error {
+	if err := f.AggregateFuncExpr.Restore(ctx); err != nil {
+		return err
+	}
+	ctx.WritePlain(" FILTER (WHERE " + restoreExpr(f.cond, f.params) + ")")
+	return nil
+}
+
+// numberParams replaces every parameter marker with a numberedParam, and
+// every aggregate call of filters with a filtered.
+type numberParams struct {
+	params  map[int]int
+	filters map[ast.ExprNode]ast.ExprNode
+}
 
 func (v *numberParams) Enter(n ast.Node) (ast.Node, bool) { return n, false }
 
 func (v *numberParams) Leave(n ast.Node) (ast.Node, bool) {
-	if pm, ok := n.(*test_driver.ParamMarkerExpr); ok {
-		return &numberedParam{ParamMarkerExpr: pm, n: v.params[pm.Offset]}, true
+	switch n := n.(type) {
+	case *test_driver.ParamMarkerExpr:
+		return &numberedParam{ParamMarkerExpr: n, n: v.params[n.Offset]}, true
+	case *ast.AggregateFuncExpr:
+		if cond, ok := v.filters[n]; ok {
+			return &filtered{AggregateFuncExpr: n, cond: cond, params: v.params}, true
+		}
 	}
 	return n, true
 }
@@ -263,10 +338,11 @@ func formatString(s string) string {
 }
 
 // plainWords are words that Format must quote where an identifier stands,
-// because our grammar reads them as keywords there.
+// because our grammar reads them as keywords there (SESSION and
+// EVENT_WINDOW before "(" as window clauses).
 var plainWords = map[string]bool{
 	"watermark": true, "sources": true, "materialized": true, "transaction": true,
-	"time": true, "session": true, "local": true, "names": true,
+	"time": true, "session": true, "local": true, "names": true, "event_window": true,
 }
 
 // formatIdent renders a name: bare when it reads back the same, else in

@@ -64,20 +64,34 @@ type Select struct {
 
 // Query is a SELECT whose extension clauses have been lifted out. Select is
 // what TiDB's parser produced for the remaining text; the lifted clauses are
-// in Window, Emit and Lateness.
+// in Window, Emit, Lateness and Filters.
 //
 // Positions: TiDB records byte offsets (ast.Node.OriginTextPosition) into
 // the text it parsed. That text is the user's SELECT with the lifted clauses
 // blanked out by spaces of the same length, so an offset into it plus
 // Offset is a byte offset into Source. Use Pos to turn a node into the
-// 1-based character position an error reports.
+// 1-based character position an error reports. The expressions of lifted
+// clauses (Window.GapExpr, StartWhen, EndWhen, the conditions in Filters)
+// are parsed by TiDB from texts laid out the same way, so Pos, Params and
+// ParamNumber work for their nodes too.
+//
+// FIRST_VALUE(x) and LAST_VALUE(x) without OVER, which TiDB knows only as
+// window functions, reach Select as *ast.AggregateFuncExpr with F
+// "first_value" or "last_value" (lower case), like TiDB's own aggregates.
+// With OVER they are refused: window functions are not supported.
 type Query struct {
 	Select   *ast.SelectStmt
 	Window   *Window       // nil when GROUP BY holds no window clause
 	Emit     Emit          // zero value is EMIT FINAL
 	Lateness time.Duration // ALLOWED LATENESS; zero when absent
-	Source   string        // the whole statement text the user sent
-	Offset   int           // byte offset in Source of the text TiDB parsed
+	// Filters maps an aggregate call in Select (always an
+	// *ast.AggregateFuncExpr, wherever it stands: select list, HAVING,
+	// ORDER BY, a subquery) to the condition of the FILTER (WHERE cond)
+	// that follows it. Nil when the query has none. A caller that does not
+	// apply the filter of some call must refuse the query.
+	Filters map[ast.ExprNode]ast.ExprNode
+	Source  string // the whole statement text the user sent
+	Offset  int    // byte offset in Source of the text TiDB parsed
 	// Params maps the byte offset (in the text TiDB parsed) of each
 	// parameter marker to its 1-based number n of $n.
 	Params map[int]int
@@ -87,16 +101,38 @@ type Query struct {
 type WindowKind int
 
 const (
-	// WindowSession is SESSION(ts, gap).
+	// WindowSession is SESSION(ts, gap [, MAX d]) or SESSION(ts, GAP expr
+	// [, MAX d]).
 	WindowSession WindowKind = iota + 1
+	// WindowEvent is EVENT_WINDOW(ts, START WHEN cond, END WHEN cond
+	// [, TIMEOUT d]).
+	WindowEvent
 )
 
-// Window is the window clause lifted out of GROUP BY.
+// Window is the window clause lifted out of GROUP BY. The parser checks
+// what it can without the catalog: Gap, Max and Timeout are positive when
+// present, and a fixed Gap is at most Max.
 type Window struct {
 	Kind    WindowKind
-	Pos     int   // position of the SESSION keyword
+	Pos     int   // position of the SESSION or EVENT_WINDOW keyword
 	TimeCol Ident // the event-time column, first argument
-	Gap     time.Duration
+
+	// Gap is the fixed gap of SESSION(ts, gap), > 0; zero with GapExpr.
+	Gap time.Duration
+	// GapExpr is the per-event gap of SESSION(ts, GAP expr); nil for a
+	// fixed gap. Its value is in milliseconds: every interval literal in
+	// it (INTERVAL '10' MINUTE, INTERVAL 10 MINUTE, INTERVAL '10 minutes')
+	// was rewritten to its number of milliseconds (600000, at the offset
+	// of the INTERVAL keyword) before TiDB parsed it, so an integer result
+	// is a gap in ms. Intervals that are arguments of DATE_ADD, DATE_SUB,
+	// ADDDATE and SUBDATE stay TiDB's.
+	GapExpr ast.ExprNode
+	Max     time.Duration // SESSION's MAX d; zero when absent
+	MaxPos  int           // position of the MAX keyword; 0 when absent
+
+	// StartWhen and EndWhen are EVENT_WINDOW's conditions, nil for SESSION.
+	StartWhen, EndWhen ast.ExprNode
+	Timeout            time.Duration // EVENT_WINDOW's TIMEOUT; zero when absent
 }
 
 // EmitMode is how a query emits rows.

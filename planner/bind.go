@@ -708,7 +708,7 @@ func parseTimestamp(s string) (int64, error) {
 // BY expressions in the select list).
 func restore(n ast.Node) string {
 	var sb strings.Builder
-	if err := n.Restore(format.NewRestoreCtx(format.RestoreStringSingleQuotes|format.RestoreKeyWordLowercase|format.RestoreNameLowercase, &sb)); err != nil {
+	if err := n.Restore(format.NewRestoreCtx(format.RestoreStringSingleQuotes|format.RestoreStringWithoutCharset|format.RestoreSpacesAroundBinaryOperation|format.RestoreKeyWordLowercase|format.RestoreNameLowercase, &sb)); err != nil {
 		return fmt.Sprintf("%T", n)
 	}
 	return sb.String()

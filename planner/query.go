@@ -49,6 +49,7 @@ type liveGroup struct {
 	keyText []string
 	keyType []arrow.DataType
 	p       *queryPlan
+	filters map[ast.ExprNode]ast.ExprNode
 	aggText []string
 }
 
@@ -80,7 +81,8 @@ func (g *liveGroup) aggregate(b *binder, n *ast.AggregateFuncExpr) (expr.Expr, e
 	if len(n.Args) != 1 {
 		return nil, sqlerr.At(pgerrcode.UndefinedFunction, b.pos(n), "function %s takes one argument", name)
 	}
-	text := restore(n)
+	filter := g.filters[n]
+	text := aggText(n, filter)
 	idx := func(i int) (expr.Expr, error) {
 		a := g.p.aggs[i]
 		var at arrow.DataType
@@ -98,22 +100,19 @@ func (g *liveGroup) aggregate(b *binder, n *ast.AggregateFuncExpr) (expr.Expr, e
 			return idx(i)
 		}
 	}
-	agg := expr.Agg{Kind: kind}
+	if n.Distinct && kind != expr.Count {
+		return nil, b.unsupported(n, "%s(DISTINCT ...)", strings.ToUpper(name))
+	}
+	arg, star, err := aggArgument(g.inB, n, filter, g.in)
+	if err != nil {
+		return nil, err
+	}
+	agg := expr.Agg{Kind: kind, Arg: arg}
 	switch {
-	case kind == expr.Count && isCountStar(n) && !n.Distinct:
+	case star:
 		agg.Kind = expr.CountStar
-	default:
-		if n.Distinct {
-			if kind != expr.Count {
-				return nil, b.unsupported(n, "%s(DISTINCT ...)", strings.ToUpper(name))
-			}
-			agg.Kind = expr.CountDistinct
-		}
-		arg, err := g.inB.bind(n.Args[0], g.in)
-		if err != nil {
-			return nil, err
-		}
-		agg.Arg = arg
+	case n.Distinct:
+		agg.Kind = expr.CountDistinct
 	}
 	g.p.aggs = append(g.p.aggs, agg)
 	g.aggText = append(g.aggText, text)
@@ -200,7 +199,7 @@ func (e *Engine) planQuery(q *sql.Query, sess *session, prm *params) (*queryPlan
 	var g *liveGroup
 	if grouped {
 		p.grouped = true
-		g = &liveGroup{inB: b, in: in, p: p}
+		g = &liveGroup{inB: b, in: in, p: p, filters: q.Filters}
 		if sel.GroupBy != nil {
 			for _, item := range sel.GroupBy.Items {
 				if err := p.addGroup(b, g, item.Expr, in, q); err != nil {

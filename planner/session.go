@@ -324,7 +324,7 @@ var showViewsColumns = []server.Column{
 	{Name: "name", Type: sqltypes.String}, {Name: "source", Type: sqltypes.String}, {Name: "state", Type: sqltypes.String},
 	{Name: "events", Type: sqltypes.Int64}, {Name: "lag", Type: sqltypes.Int64}, {Name: "open_windows", Type: sqltypes.Int64},
 	{Name: "state_bytes", Type: sqltypes.Int64}, {Name: "rows_emitted", Type: sqltypes.Int64}, {Name: "late_events", Type: sqltypes.Int64},
-	{Name: "position", Type: sqltypes.Int64},
+	{Name: "position", Type: sqltypes.Int64}, {Name: "rows_retracted", Type: sqltypes.Int64}, {Name: "unmatched_events", Type: sqltypes.Int64},
 }
 
 func (e *Engine) showViews(ctx context.Context) (*server.Result, error) {
@@ -334,7 +334,7 @@ func (e *Engine) showViews(ctx context.Context) (*server.Result, error) {
 	for _, def := range e.cat.Views() {
 		v, ok := e.views[def.Name]
 		if !ok {
-			res.Rows = append(res.Rows, []any{def.Name, def.Source, "not running", nil, nil, nil, nil, nil, nil, nil})
+			res.Rows = append(res.Rows, []any{def.Name, def.Source, "not running", nil, nil, nil, nil, nil, nil, nil, nil, nil})
 			continue
 		}
 		pos := v.pipe.Position()
@@ -346,7 +346,8 @@ func (e *Engine) showViews(ctx context.Context) (*server.Result, error) {
 			}
 		}
 		res.Rows = append(res.Rows, []any{def.Name, def.Source, v.pipe.State(), v.pipe.Events(), lag,
-			v.wop.OpenWindows(), v.wop.StateBytes(), v.sinkOp.Rows(), v.wop.LateEvents(), int64(pos)})
+			v.wop.OpenWindows(), v.wop.StateBytes(), v.sinkOp.Rows(), v.wop.LateEvents(), int64(pos),
+			v.sinkOp.Deletes(), v.wop.UnmatchedEvents()})
 	}
 	res.Tag = fmt.Sprintf("SELECT %d", len(res.Rows))
 	return res, nil

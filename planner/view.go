@@ -67,6 +67,7 @@ func sourceScope(src *catalog.Source) (scope, error) {
 type viewGroup struct {
 	plan    *viewPlan
 	inB     *binder // binds aggregate arguments over the source scope
+	filters map[ast.ExprNode]ast.ExprNode
 	keyText []string
 	aggText []string
 	nk      int
@@ -107,6 +108,7 @@ func (g *viewGroup) lookup(b *binder, n ast.ExprNode) (expr.Expr, bool, error) {
 var aggKinds = map[string]windows.AggKind{
 	ast.AggFuncCount: windows.Count, ast.AggFuncSum: windows.Sum, ast.AggFuncMin: windows.Min,
 	ast.AggFuncMax: windows.Max, ast.AggFuncAvg: windows.Avg,
+	"first_value": windows.FirstValue, "last_value": windows.LastValue,
 }
 
 func (g *viewGroup) aggregate(b *binder, n *ast.AggregateFuncExpr) (expr.Expr, error) {
@@ -116,7 +118,10 @@ func (g *viewGroup) aggregate(b *binder, n *ast.AggregateFuncExpr) (expr.Expr, e
 		return nil, b.unsupported(n, "aggregate %s in a materialized view", strings.ToUpper(name))
 	}
 	if n.Distinct {
-		return nil, b.unsupported(n, "%s(DISTINCT ...) in a materialized view", strings.ToUpper(name))
+		if kind != windows.Count {
+			return nil, b.unsupported(n, "%s(DISTINCT ...) in a materialized view", strings.ToUpper(name))
+		}
+		kind = windows.CountDistinct
 	}
 	if n.Order != nil {
 		return nil, b.unsupported(n, "ORDER BY inside an aggregate")
@@ -124,7 +129,8 @@ func (g *viewGroup) aggregate(b *binder, n *ast.AggregateFuncExpr) (expr.Expr, e
 	if len(n.Args) != 1 {
 		return nil, sqlerr.At(pgerrcode.UndefinedFunction, b.pos(n), "function %s takes one argument", name)
 	}
-	text := restore(n)
+	filter := g.filters[n]
+	text := aggText(n, filter)
 	p := g.plan
 	out := func(i int) expr.Expr {
 		idx := g.nk + 2 + i
@@ -135,15 +141,15 @@ func (g *viewGroup) aggregate(b *binder, n *ast.AggregateFuncExpr) (expr.Expr, e
 			return out(i), nil
 		}
 	}
+	arg, star, err := aggArgument(g.inB, n, filter, p.in)
+	if err != nil {
+		return nil, err
+	}
 	spec := exec.AggSpec{Kind: kind, Arg: -1, Desc: text}
-	if kind == windows.Count && isCountStar(n) {
+	if kind == windows.Count && star {
 		spec.Kind = windows.CountStar
 		spec.Desc = "count(*)"
 	} else {
-		arg, err := g.inB.bind(n.Args[0], p.in)
-		if err != nil {
-			return nil, err
-		}
 		if err := checkAggArg(kind, arg.Type()); err != nil {
 			return nil, sqlerr.At(pgerrcode.UndefinedFunction, b.pos(n), "%s", err.Error())
 		}
@@ -153,6 +159,44 @@ func (g *viewGroup) aggregate(b *binder, n *ast.AggregateFuncExpr) (expr.Expr, e
 	p.window.Aggs = append(p.window.Aggs, spec)
 	g.aggText = append(g.aggText, text)
 	return out(len(g.aggText) - 1), nil
+}
+
+// aggText identifies an aggregate call, with its FILTER, among the others.
+func aggText(n *ast.AggregateFuncExpr, filter ast.ExprNode) string {
+	text := restore(n)
+	if filter != nil {
+		text += " FILTER (WHERE " + restore(filter) + ")"
+	}
+	return text
+}
+
+// aggArgument binds an aggregate call's argument over sc and applies its
+// FILTER (WHERE cond): agg(x) FILTER (WHERE c) is agg(CASE WHEN c THEN x
+// END), exact because every aggregate here ignores NULL inputs, and
+// COUNT(*) FILTER (WHERE c) counts CASE WHEN c THEN TRUE END. star reports
+// a plain COUNT(*), which needs no argument.
+func aggArgument(b *binder, n *ast.AggregateFuncExpr, filter ast.ExprNode, sc scope) (arg expr.Expr, star bool, err error) {
+	countStar := strings.EqualFold(n.F, ast.AggFuncCount) && !n.Distinct && isCountStar(n)
+	if countStar && filter == nil {
+		return nil, true, nil
+	}
+	if countStar {
+		arg = expr.Literal(true, sqltypes.Bool)
+	} else if arg, err = b.bind(n.Args[0], sc); err != nil {
+		return nil, false, err
+	}
+	if filter == nil {
+		return arg, false, nil
+	}
+	cond, err := b.condition(filter, sc, "FILTER")
+	if err != nil {
+		return nil, false, err
+	}
+	arg, err = expr.Case(nil, []expr.When{{Cond: cond, Then: arg}}, nil)
+	if err != nil {
+		return nil, false, sqlerr.At(pgerrcode.DatatypeMismatch, b.pos(filter), "%s", err.Error())
+	}
+	return arg, false, nil
 }
 
 // isCountStar: TiDB parses COUNT(*) as COUNT(1); any non-NULL constant
@@ -174,12 +218,75 @@ func checkAggArg(kind windows.AggKind, t arrow.DataType) error {
 
 func aggResultType(kind windows.AggKind, p *viewPlan, i int) arrow.DataType {
 	switch kind {
-	case windows.Count, windows.CountStar:
+	case windows.Count, windows.CountStar, windows.CountDistinct:
 		return sqltypes.Int64
 	case windows.Avg:
 		return sqltypes.Float64
 	}
 	return p.pre[p.window.Aggs[i].Arg].Type()
+}
+
+// bindWindow binds the window clause's expressions into pre and picks the
+// assigner.
+func (p *viewPlan) bindWindow(w *sql.Window, b *binder) error {
+	spec := &p.window
+	args := []string{p.source.TimeColumn}
+	switch w.Kind {
+	case sql.WindowSession:
+		if w.GapExpr == nil {
+			spec.Gap = w.Gap
+			args = append(args, sql.FormatInterval(w.Gap))
+		} else {
+			gap, err := b.bind(w.GapExpr, p.in)
+			if err != nil {
+				return err
+			}
+			switch gap.Type().ID() {
+			case arrow.INT64:
+			case arrow.FLOAT64:
+				if gap, err = expr.Cast(gap, sqltypes.Int64); err != nil {
+					return b.at(w.GapExpr, err)
+				}
+			default:
+				return sqlerr.At(pgerrcode.DatatypeMismatch, b.pos(w.GapExpr), "a session GAP must be an interval or a number of milliseconds, not %s", strings.ToLower(sqltypes.Name(gap.Type()))).
+					WithHint("write e.g. GAP CASE WHEN device = 'tv' THEN INTERVAL '60' MINUTE ELSE INTERVAL '10' MINUTE END")
+			}
+			spec.GapCol = len(p.pre)
+			p.pre = append(p.pre, gap)
+			args = append(args, "GAP "+restore(w.GapExpr))
+		}
+		max := w.Max.Milliseconds()
+		if max > 0 {
+			args = append(args, "MAX "+sql.FormatInterval(w.Max))
+			spec.NewAssigner = func() windows.Assigner { return windows.NewSessionMax(max) }
+		} else {
+			spec.NewAssigner = func() windows.Assigner { return windows.NewSession() }
+		}
+		spec.Desc = "SESSION(" + strings.Join(args, ", ") + ")"
+	case sql.WindowEvent:
+		for _, c := range []struct {
+			n    ast.ExprNode
+			col  *int
+			what string
+		}{{w.StartWhen, &spec.StartCol, "START WHEN"}, {w.EndWhen, &spec.EndCol, "END WHEN"}} {
+			cond, err := b.condition(c.n, p.in, c.what)
+			if err != nil {
+				return err
+			}
+			*c.col = len(p.pre)
+			p.pre = append(p.pre, cond)
+			args = append(args, c.what+" "+restore(c.n))
+		}
+		timeout := w.Timeout.Milliseconds()
+		if timeout > 0 {
+			args = append(args, "TIMEOUT "+sql.FormatInterval(w.Timeout))
+		}
+		spec.NewAssigner = func() windows.Assigner { return windows.NewEventWindow(timeout) }
+		spec.Desc = "EVENT_WINDOW(" + strings.Join(args, ", ") + ")"
+	default:
+		return sqlerr.At(pgerrcode.FeatureNotSupported, w.Pos, "window kind %d is not supported", w.Kind)
+	}
+	return nil
 }
 
 // planView binds a CREATE MATERIALIZED VIEW's query against the catalog.
@@ -210,21 +317,23 @@ func (e *Engine) planView(name string, q *sql.Query, sess *session) (*viewPlan, 
 		return nil, sqlerr.At(pgerrcode.FeatureNotSupported, q.Pos(sel.OrderBy.Items[0].Expr), "ORDER BY is not supported in a materialized view; order when you read it")
 	case sel.Limit != nil:
 		return nil, sqlerr.At(pgerrcode.FeatureNotSupported, q.Pos(sel.Limit.Count), "LIMIT is not supported in a materialized view")
-	case q.Emit.Mode != sql.EmitFinal:
-		return nil, sqlerr.At(pgerrcode.FeatureNotSupported, q.Emit.Pos, "EMIT EARLY is not supported yet; only EMIT FINAL")
 	}
 
 	// The window's time column must be the source's event time: the
 	// watermark that closes windows is derived from it.
 	w := q.Window
+	kw := "SESSION"
+	if w.Kind == sql.WindowEvent {
+		kw = "EVENT_WINDOW"
+	}
 	if w.TimeCol.Name != src.TimeColumn {
 		if _, ok := in.lookup(w.TimeCol.Name); !ok {
 			return nil, sqlerr.At(pgerrcode.UndefinedColumn, w.TimeCol.Pos, "column %q does not exist", w.TimeCol.Name)
 		}
-		return nil, sqlerr.At(pgerrcode.WindowingError, w.TimeCol.Pos, "SESSION must use the event-time column %q of source %q, not %q", src.TimeColumn, src.Name, w.TimeCol.Name).
+		return nil, sqlerr.At(pgerrcode.WindowingError, w.TimeCol.Pos, "%s must use the event-time column %q of source %q, not %q", kw, src.TimeColumn, src.Name, w.TimeCol.Name).
 			WithDetail("windows close when the watermark, which follows %q, passes their end", src.TimeColumn)
 	}
-	if w.Gap <= 0 {
+	if w.Kind == sql.WindowSession && w.GapExpr == nil && w.Gap <= 0 {
 		return nil, sqlerr.At(pgerrcode.InvalidParameterValue, w.Pos, "session gap must be positive")
 	}
 
@@ -235,7 +344,7 @@ func (e *Engine) planView(name string, q *sql.Query, sess *session) (*viewPlan, 
 	}
 
 	// Group keys, then time and sequence, are the first columns of pre.
-	g := &viewGroup{plan: p, inB: b}
+	g := &viewGroup{plan: p, inB: b, filters: q.Filters}
 	var keyNames []string
 	if sel.GroupBy != nil {
 		for _, item := range sel.GroupBy.Items {
@@ -271,9 +380,14 @@ func (e *Engine) planView(name string, q *sql.Query, sess *session) (*viewPlan, 
 		GapCol:   -1,
 		StartCol: -1,
 		EndCol:   -1,
-		Desc:     fmt.Sprintf("SESSION(%s, %s)", src.TimeColumn, sql.FormatInterval(w.Gap)),
-		Gap:      w.Gap,
 		Lateness: q.Lateness,
+		Emit:     exec.EmitSpec{Every: q.Emit.Every},
+	}
+	if q.Emit.Mode == sql.EmitEarlyEvents {
+		p.window.Emit = exec.EmitSpec{EveryEvents: q.Emit.EveryEvents}
+	}
+	if err := p.bindWindow(w, b); err != nil {
+		return nil, err
 	}
 	// Bind the select list: this appends aggregate arguments to pre.
 	if err := p.bindSelect(q, g); err != nil {
@@ -501,7 +615,6 @@ func (p *viewPlan) operators(mem memory.Allocator, tables []exec.Table, tableDes
 	}
 	ops = append(ops, exec.NewProjectOp(mem, p.pre, p.preSchema))
 	spec := p.window
-	spec.NewAssigner = func() windows.Assigner { return windows.NewSession() }
 	spec.OnLate = onLate
 	wop, err := exec.NewWindowAggOp(mem, spec, p.preSchema)
 	if err != nil {

@@ -222,22 +222,20 @@ func generate(seed uint64, n, keys int) []event {
 	return evs
 }
 
-// arrivalOrder shuffles events within a bound: each event is delayed by up
-// to bound ms, so every event arrives within the watermark's bound.
-func arrivalOrder(seed uint64, evs []event, bound int64) []event {
+// arrivalOrder shuffles events within a bound: each event (at time ts(e))
+// is delayed by up to bound ms, so every event arrives within the
+// watermark's bound.
+func arrivalOrder[E any](seed uint64, evs []E, ts func(E) int64, bound int64) []E {
 	rng := rand.New(rand.NewPCG(seed, 99))
-	type arr struct {
-		e  event
-		at int64
-	}
-	as := make([]arr, len(evs))
+	at := make([]int64, len(evs))
+	idx := make([]int, len(evs))
 	for i, e := range evs {
-		as[i] = arr{e, e.ts + rng.Int64N(bound+1)}
+		at[i], idx[i] = ts(e)+rng.Int64N(bound+1), i
 	}
-	sort.SliceStable(as, func(i, j int) bool { return as[i].at < as[j].at })
-	out := make([]event, len(as))
-	for i, a := range as {
-		out[i] = a.e
+	sort.SliceStable(idx, func(i, j int) bool { return at[idx[i]] < at[idx[j]] })
+	out := make([]E, len(evs))
+	for i, j := range idx {
+		out[i] = evs[j]
 	}
 	return out
 }
@@ -278,7 +276,7 @@ func TestSessionsMatchPostgresOracle(t *testing.T) {
 	mustExec(t, conn, createSessions)
 
 	evs := generate(1, 120_000, 1000)
-	arrival := arrivalOrder(2, evs, 5000)
+	arrival := arrivalOrder(2, evs, func(e event) int64 { return e.ts }, 5000)
 	payloads := make([][]byte, 0, len(arrival)+60)
 	bad := [][]byte{[]byte(`not json`), []byte(`{"user_id":"seven","ts":"2024-03-01T00:00:00Z"}`), []byte(`{"user_id":1}`), []byte(`[1,2]`)}
 	rejects := 0

@@ -217,6 +217,17 @@ func (e *Engine) startView(ctx context.Context, def *catalog.View, plan *viewPla
 		if v.latePG, err = e.pg.EnsureTable(ctx, pgLate, false); err != nil {
 			return fail(err)
 		}
+		if !fresh && plan.window.Emit != (exec.EmitSpec{}) {
+			// The view rebuilds from its start: early rows written before
+			// the restart may belong to windows that have merged or moved
+			// since, which the rebuild never writes again. Drop them; the
+			// rebuild writes the current ones.
+			n, err := v.resultPG.DeleteWhereFalse(ctx, exec.ColIsFinal)
+			if err != nil {
+				return fail(err)
+			}
+			e.log.Info("dropped partial rows written before the restart", "view", def.Name, "rows", n)
+		}
 		tables = append(tables, v.resultPG)
 		desc += " (PostgreSQL, live)"
 	} else {

@@ -140,6 +140,22 @@ func quotedList(names []string) string {
 // Spec returns the table's spec.
 func (t *PGTable) Spec() TableSpec { return t.spec }
 
+// DeleteWhereFalse deletes the rows whose boolean column col is false (or
+// NULL) and returns how many it deleted. A view's result table uses it
+// with is_final to drop partial rows that a rebuild may not write again.
+func (t *PGTable) DeleteWhereFalse(ctx context.Context, col string) (int64, error) {
+	var n int64
+	err := t.p.InTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "DELETE FROM "+t.ident.Sanitize()+" WHERE "+pgx.Identifier{col}.Sanitize()+" IS NOT TRUE")
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, t.wrap("delete partial rows", err)
+	}
+	return n, nil
+}
+
 // Apply applies c in one transaction of its own (see ApplyTx). An empty c
 // does nothing.
 func (t *PGTable) Apply(ctx context.Context, c exec.Changes) error {

@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -113,9 +114,12 @@ type WindowAggOp struct {
 	pend      pendingRows
 	lastEarly time.Time
 
-	// Batches whose rows the assigner may still fold, by number.
+	// Batches whose rows the assigner may still fold, by number, and the
+	// folds not applied yet.
 	held      map[uint32]*heldBatch
 	nextBatch uint32
+	folds     []foldRef
+	foldIDs   []windows.ID
 
 	// per-batch scratch, reused
 	keyCols []arrow.Array
@@ -124,7 +128,6 @@ type WindowAggOp struct {
 	outs    []windows.Outcome
 	times   []int64
 	seqs    []int64
-	rows    []int32
 
 	open, stateBytes, lateEvents, unmatched, emittedRows, retractions atomic.Int64
 }
@@ -223,7 +226,12 @@ func (op *WindowAggOp) Schema() *arrow.Schema { return op.schema }
 func (op *WindowAggOp) Open(_ context.Context, out Downstream) error {
 	op.out = out
 	op.asg = op.spec.NewAssigner()
-	_, op.keeps = op.asg.(*windows.Sequential)
+	if seq, ok := op.asg.(*windows.Sequential); ok {
+		op.keeps = true
+		// Without lateness and early rows nothing reads a window before
+		// all its events have settled.
+		seq.SetLazy(op.spec.Lateness == 0 && op.spec.Emit == EmitSpec{})
+	}
 	op.wm = int64(MinWatermark)
 	return nil
 }
@@ -373,6 +381,7 @@ func (op *WindowAggOp) Changed(id windows.ID, events int) {
 // Merge implements windows.Observer: the absorbed window's aggregates move
 // into the survivor, and its row goes.
 func (op *WindowAggOp) Merge(into, from windows.ID) {
+	op.applyFolds()
 	for _, a := range op.accs {
 		a.Merge(into, from)
 	}
@@ -386,9 +395,7 @@ func (op *WindowAggOp) Merge(into, from windows.ID) {
 func (op *WindowAggOp) Gone(id windows.ID) {
 	op.grow(id)
 	op.retract(id)
-	for _, a := range op.accs {
-		a.Reset(id)
-	}
+	op.Reset(id)
 }
 
 // retract queues the deletion of the window's row, if it has one, and
@@ -401,33 +408,67 @@ func (op *WindowAggOp) retract(id windows.ID) {
 }
 
 // Fold implements windows.Observer: rows of held batches join slot id.
+// Folds are buffered and applied a batch at a time (applyFolds) before
+// anything reads or resets the slots.
 func (op *WindowAggOp) Fold(id windows.ID, refs []uint64) {
-	refs = slices.Clone(refs)
-	slices.Sort(refs) // by batch, then row
-	for len(refs) > 0 {
-		bn := uint32(refs[0] >> 32)
-		op.rows = op.rows[:0]
-		for len(refs) > 0 && uint32(refs[0]>>32) == bn {
-			op.rows = append(op.rows, int32(uint32(refs[0])))
-			refs = refs[1:]
-		}
+	for _, r := range refs {
+		op.folds = append(op.folds, foldRef{ref: r, id: id})
+	}
+}
+
+type foldRef struct {
+	ref uint64 // batch number << 32 | row
+	id  windows.ID
+}
+
+// applyFolds folds the buffered rows into their slots: per held batch, one
+// Update per aggregate with the batch's rows mapped to their slots.
+func (op *WindowAggOp) applyFolds() {
+	if len(op.folds) == 0 {
+		return
+	}
+	slices.SortFunc(op.folds, func(a, b foldRef) int { return cmp.Compare(a.ref, b.ref) })
+	for i := 0; i < len(op.folds); {
+		bn := uint32(op.folds[i].ref >> 32)
 		hb := op.held[bn]
 		if hb == nil {
 			panic(fmt.Sprintf("exec: fold of rows of batch %d, which is not held", bn))
 		}
-		in := windows.Input{Times: hb.times, Seqs: hb.seqs}
-		for i, a := range op.accs {
-			in.Col = nil
-			if arg := op.spec.Aggs[i].Arg; arg >= 0 {
-				in.Col = hb.rec.Column(arg)
-			}
-			a.UpdateRows(id, in, op.rows)
+		ids := resize(op.foldIDs, int(hb.rec.NumRows()))
+		op.foldIDs = ids
+		for j := range ids {
+			ids[j] = windows.NoWindow
 		}
+		for ; i < len(op.folds) && uint32(op.folds[i].ref>>32) == bn; i++ {
+			row := uint32(op.folds[i].ref)
+			if ids[row] != windows.NoWindow {
+				// The same row for a second slot: fold what is set first.
+				op.updateHeld(hb, ids)
+				for j := range ids {
+					ids[j] = windows.NoWindow
+				}
+			}
+			ids[row] = op.folds[i].id
+		}
+		op.updateHeld(hb, ids)
+	}
+	op.folds = op.folds[:0]
+}
+
+func (op *WindowAggOp) updateHeld(hb *heldBatch, ids []windows.ID) {
+	in := windows.Input{Times: hb.times, Seqs: hb.seqs}
+	for i, a := range op.accs {
+		in.Col = nil
+		if arg := op.spec.Aggs[i].Arg; arg >= 0 {
+			in.Col = hb.rec.Column(arg)
+		}
+		a.Update(ids, in)
 	}
 }
 
 // Copy implements windows.Observer.
 func (op *WindowAggOp) Copy(dst, src windows.ID) {
+	op.applyFolds()
 	for _, a := range op.accs {
 		a.Copy(dst, src)
 	}
@@ -435,6 +476,7 @@ func (op *WindowAggOp) Copy(dst, src windows.ID) {
 
 // Reset implements windows.Observer.
 func (op *WindowAggOp) Reset(id windows.ID) {
+	op.applyFolds()
 	for _, a := range op.accs {
 		a.Reset(id)
 	}
@@ -480,6 +522,7 @@ func (op *WindowAggOp) Advance(ctx context.Context, wm Watermark) error {
 			op.emitted[id], op.emFinal[id], op.dirty[id], op.since[id] = false, false, false, 0
 			op.pend.release = append(op.pend.release, id)
 		})
+		op.applyFolds()
 		if op.keeps {
 			f := windows.Frontier(op.wm, lat)
 			for bn, hb := range op.held {
@@ -518,6 +561,7 @@ func (op *WindowAggOp) Tick(ctx context.Context, now time.Time) error {
 // flush writes the due windows' rows and the queued retractions downstream
 // as one batch.
 func (op *WindowAggOp) flush(ctx context.Context) error {
+	op.applyFolds()
 	for _, id := range op.due {
 		if op.dirty[id] {
 			op.write(id)

@@ -40,6 +40,12 @@ type Sequential struct {
 	keyBytes int64
 	pending  int // pending events over all keys
 
+	// lazy: no caller reads a window before the frontier has passed its
+	// events (allowed lateness 0 and EMIT FINAL), so pending events are
+	// folded only when they settle, straight into their window's slot, and
+	// no hidden slots are needed.
+	lazy bool
+
 	// settleQ holds keys by when the frontier passing a time makes them
 	// settle: their first pending event, or their open window's end.
 	settleQ settleHeap
@@ -67,6 +73,14 @@ func newSequential(m machine) *Sequential {
 }
 
 var _ Assigner = (*Sequential)(nil)
+
+// SetLazy says that the caller reads a window's state only once the
+// frontier (watermark minus lateness) has passed all its events: with
+// allowed lateness 0, windows fire only then, and without EMIT EARLY
+// nothing reads them earlier. The assigner then folds events only as they
+// settle (every Outcome is Deferred or Late), which saves folding each
+// event twice. Call it before the first Assign.
+func (s *Sequential) SetLazy(lazy bool) { s.lazy = lazy }
 
 // seqState is the machine's state for one key.
 type seqState struct {
@@ -263,7 +277,7 @@ func (s *Sequential) appendEvent(k *seqKey, e pendEvent, o Observer) (ID, Outcom
 	case joined:
 		id = k.wins[last]
 		e.win = int32(last)
-		if last == 0 && k.st.open && k.hidden == NoWindow {
+		if !s.lazy && last == 0 && k.st.open && k.hidden == NoWindow {
 			// wins[0] gets its first pending event: keep its settled part.
 			k.hidden = s.alloc(nil, 0, 0)
 			o.Copy(k.hidden, id)
@@ -280,6 +294,9 @@ func (s *Sequential) appendEvent(k *seqKey, e pendEvent, o Observer) (ID, Outcom
 		s.setEnd(id, s.m.end(&k.tail), nil)
 	}
 	k.pend = append(k.pend, e)
+	if s.lazy {
+		return NoWindow, Deferred
+	}
 	return id, Assigned
 }
 
@@ -309,7 +326,7 @@ type runWin struct {
 func (s *Sequential) recompute(k *seqKey, p int, o Observer) {
 	// wins[0], if it continues the settled window, may be rebuilt below:
 	// it needs its settled part apart.
-	if k.st.open && k.hidden == NoWindow {
+	if !s.lazy && k.st.open && k.hidden == NoWindow {
 		k.hidden = s.alloc(nil, 0, 0)
 		o.Copy(k.hidden, k.wins[0])
 	}
@@ -401,6 +418,15 @@ func (s *Sequential) recompute(k *seqKey, p int, o Observer) {
 			}
 		}
 		switch {
+		case s.lazy:
+			// Contents are folded when events settle; only the bounds.
+			if id == NoWindow {
+				id = s.alloc(k, w.start, w.end)
+				k.live++
+			} else {
+				s.start[id] = w.start
+				s.setEnd(id, w.end, nil)
+			}
 		case same:
 			if s.start[id] != w.start || s.end[id] != w.end {
 				s.start[id] = w.start
@@ -555,13 +581,21 @@ func (s *Sequential) settle(k *seqKey, o Observer) {
 	f := s.frontier
 	n := 0
 	refs := s.refs[:0]
-	flush := func() {
-		if len(refs) > 0 {
-			o.Fold(k.hidden, refs)
-			refs = refs[:0]
-		}
-	}
 	decided := 0 // windows at the front of wins that are decided now
+	flush := func() {
+		if len(refs) == 0 {
+			return
+		}
+		// The settled events of the open window: in lazy mode they go
+		// into the window itself, else into its hidden settled part (the
+		// window's own slot has them already).
+		if s.lazy {
+			o.Fold(k.wins[decided], refs)
+		} else {
+			o.Fold(k.hidden, refs)
+		}
+		refs = refs[:0]
+	}
 	closeOpen := func(end int64) {
 		flush()
 		id := k.wins[decided]
@@ -580,7 +614,9 @@ func (s *Sequential) settle(k *seqKey, o Observer) {
 			o.Unmatched(1)
 			continue
 		case opened:
-			k.hidden = s.alloc(nil, 0, 0)
+			if !s.lazy {
+				k.hidden = s.alloc(nil, 0, 0)
+			}
 		}
 		refs = append(refs, e.ref)
 		if r.closedWith {

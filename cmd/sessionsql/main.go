@@ -1,6 +1,7 @@
 // Command sessionsql is the continuous-SQL engine for session analytics.
 //
 //	sessionsql [serve] [flags]    run the engine (the default command)
+//	sessionsql bench [flags]      measure throughput against this machine's ceilings
 //	sessionsql version            print the version
 //
 // serve starts, in this order: the embedded NATS server with JetStream
@@ -62,6 +63,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return serve(ctx, cfg, stdout)
+	case "bench":
+		cfg, err := parseBenchFlags(args, stderr)
+		if err != nil {
+			return err
+		}
+		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runBench(ctx, cfg, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "sessionsql", version)
 		return nil
@@ -73,6 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 const usage = `usage: sessionsql [serve] [flags]   run the engine (default)
+       sessionsql bench [flags]     measure throughput against this machine's ceilings
        sessionsql version           print the version
 Run "sessionsql serve -h" for the flags.
 `

@@ -86,9 +86,11 @@ func defineSource(cs *sql.CreateSource) (*catalog.Source, error) {
 				return nil, sqlerr.At(pgerrcode.InvalidParameterValue, o.ValuePos, "subjects must name at least one subject")
 			}
 		case "format":
-			if f := strings.ToLower(o.Value); f != "json" {
-				return nil, sqlerr.At(pgerrcode.FeatureNotSupported, o.ValuePos, "format %q is not supported; use 'json'", o.Value)
+			f := strings.ToLower(o.Value)
+			if f != "json" && f != "ndjson" {
+				return nil, sqlerr.At(pgerrcode.FeatureNotSupported, o.ValuePos, "format %q is not supported; use 'json' or 'ndjson'", o.Value)
 			}
+			s.Format = f
 		case "start":
 			st := strings.ToLower(o.Value)
 			if st != "earliest" && st != "latest" {
@@ -147,7 +149,7 @@ func (e *Engine) startSource(ctx context.Context, s *catalog.Source) (*sourceRT,
 		return nil, sqlerr.New(pgerrcode.ConnectionFailure, "source %q: %v", s.Name, err)
 	}
 	log := e.log.With("component", "source", "source", s.Name)
-	reader, err := source.NewReader(e.js, source.Config{Source: s.Name, Stream: s.Stream, Subjects: s.Subjects, Columns: cols, TimeColumn: timeCol}, e.mem, e.log)
+	reader, err := source.NewReader(e.js, source.Config{Source: s.Name, Stream: s.Stream, Subjects: s.Subjects, Columns: cols, TimeColumn: timeCol, NDJSON: s.Format == "ndjson"}, e.mem, e.log)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -56,8 +57,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	case c.events < 1 || c.users < 1:
 		return nil, fmt.Errorf("--events and --users must be positive")
-	case c.perMessage != 1:
-		return nil, fmt.Errorf("--events-per-message other than 1 needs the ndjson source format, which does not exist yet")
+	case c.perMessage < 1:
+		return nil, fmt.Errorf("--events-per-message must be positive")
 	case c.postgres != "":
 		return nil, fmt.Errorf("--postgres is not implemented yet; the benchmark measures the live result table")
 	}
@@ -147,6 +148,17 @@ func runBench(ctx context.Context, c *benchConfig, stdout, stderr io.Writer) err
 	for _, p := range payloads {
 		bytesTotal += len(p)
 	}
+	events := len(payloads)
+	// Messages: one event each, or --events-per-message lines of NDJSON.
+	msgs := payloads
+	format := "json"
+	if c.perMessage > 1 {
+		format = "ndjson"
+		msgs = nil
+		for i := 0; i < len(payloads); i += c.perMessage {
+			msgs = append(msgs, bytes.Join(payloads[i:min(i+c.perMessage, len(payloads))], []byte("\n")))
+		}
+	}
 	var figs []benchFigure
 
 	// Decode, in this goroutine: events/s on one core.
@@ -203,21 +215,21 @@ func runBench(ctx context.Context, c *benchConfig, stdout, stderr io.Writer) err
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, `CREATE SOURCE plays (user_id BIGINT, device VARCHAR, event_type VARCHAR, title_id BIGINT, bytes BIGINT, ts TIMESTAMP,
-	  WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) WITH (stream = 'BENCH', subjects = 'bench.>')`); err != nil {
+	  WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) WITH (stream = 'BENCH', subjects = 'bench.>', format = '`+format+`')`); err != nil {
 		return err
 	}
 
 	// Publish.
-	pr := &progress{w: stderr, what: "publishing", total: len(payloads)}
+	pr := &progress{w: stderr, what: "publishing", total: len(msgs)}
 	t0 = time.Now()
 	const chunk = 20_000
-	for i := 0; i < len(payloads); i += chunk {
-		if err := source.Publish(ctx, js, "bench.events", payloads[i:min(i+chunk, len(payloads))]); err != nil {
+	for i := 0; i < len(msgs); i += chunk {
+		if err := source.Publish(ctx, js, "bench.events", msgs[i:min(i+chunk, len(msgs))]); err != nil {
 			return err
 		}
-		pr.show(min(i+chunk, len(payloads)))
+		pr.show(min(i+chunk, len(msgs)))
 	}
-	fmt.Fprintf(stderr, "published %d messages (%.1f MB) in %s\n", len(payloads), float64(bytesTotal)/1e6, time.Since(t0).Round(time.Millisecond))
+	fmt.Fprintf(stderr, "published %d events in %d messages (%.1f MB) in %s\n", events, len(msgs), float64(bytesTotal)/1e6, time.Since(t0).Round(time.Millisecond))
 
 	// The consume ceiling: a plain ordered consumer draining the stream.
 	cons, err := js.OrderedConsumer(ctx, "BENCH", jetstream.OrderedConsumerConfig{})
@@ -228,20 +240,20 @@ func runBench(ctx context.Context, c *benchConfig, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	pr = &progress{w: stderr, what: "consume ceiling", total: len(payloads)}
+	pr = &progress{w: stderr, what: "consume ceiling", total: len(msgs)}
 	t0 = time.Now()
-	for n := 1; n <= len(payloads); n++ {
+	for n := 1; n <= len(msgs); n++ {
 		if _, err := it.Next(); err != nil {
 			it.Stop()
 			return fmt.Errorf("consume ceiling: %w", err)
 		}
-		if n%10_000 == 0 || n == len(payloads) {
+		if n%10_000 == 0 || n == len(msgs) {
 			pr.show(n)
 		}
 	}
 	ceilTime := time.Since(t0)
 	it.Stop()
-	ceiling := float64(len(payloads)) / ceilTime.Seconds()
+	ceiling := float64(events) / ceilTime.Seconds()
 	figs = append(figs, benchFigure{"JetStream consume, no processing", rate(ceiling), "(the ceiling)", ""})
 
 	// End to end: the view reads the stream from its start; done when it
@@ -264,7 +276,7 @@ func runBench(ctx context.Context, c *benchConfig, stdout, stderr io.Writer) err
 	  FROM plays GROUP BY user_id, SESSION(ts, INTERVAL '%d' SECOND)`, int64(c.gap.Seconds()))); err != nil {
 		return err
 	}
-	pr = &progress{w: stderr, what: "end to end (live)", total: len(payloads)}
+	pr = &progress{w: stderr, what: "end to end (live)", total: len(msgs)}
 	var peakOpen, peakState, rows int64
 	for {
 		pos, open, state, emitted, st, err := showView(ctx, conn, "bench_sessions")
@@ -278,14 +290,14 @@ func runBench(ctx context.Context, c *benchConfig, stdout, stderr io.Writer) err
 			peakOpen, peakState = open, state
 		}
 		pr.show(int(pos))
-		if pos >= int64(len(payloads)) && open <= 1 { // user -1's session stays open
+		if pos >= int64(len(msgs)) && open <= 1 { // user -1's session stays open
 			rows = emitted
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	e2eTime := time.Since(t0)
-	e2e := float64(len(payloads)) / e2eTime.Seconds()
+	e2e := float64(events) / e2eTime.Seconds()
 	figs = append(figs, benchFigure{"end to end, live table", rate(e2e), rate(ceiling), ratio(e2e, ceiling) + " (target 75%)"})
 	if peakOpen > 0 {
 		per := float64(peakState) / float64(peakOpen)
@@ -293,8 +305,8 @@ func runBench(ctx context.Context, c *benchConfig, stdout, stderr io.Writer) err
 	}
 	figs = append(figs, benchFigure{"peak RSS", peakRSS(), "", ""})
 
-	fmt.Fprintf(stdout, "\nsessionsql bench: %d events, %d users, SESSION %s, COUNT(*) + SUM + COUNT(DISTINCT); %d sessions written; GOMAXPROCS=%d\n\n",
-		c.events, c.users, c.gap, rows, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(stdout, "\nsessionsql bench: %d events in %d messages (%d per message), %d users, SESSION %s, COUNT(*) + SUM + COUNT(DISTINCT); %d sessions written; GOMAXPROCS=%d\n\n",
+		c.events, len(msgs), c.perMessage, c.users, c.gap, rows, runtime.GOMAXPROCS(0))
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "stage\tfigure\tceiling / target\tratio")
 	for _, f := range figs {

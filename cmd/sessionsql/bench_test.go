@@ -10,8 +10,14 @@ import (
 // TestBenchSmall runs `sessionsql bench` on a small workload: it must
 // publish, drain, run the view to the end and print every figure.
 func TestBenchSmall(t *testing.T) {
+	for _, perMessage := range []string{"1", "100"} {
+		t.Run("per-message="+perMessage, func(t *testing.T) { benchSmall(t, perMessage) })
+	}
+}
+
+func benchSmall(t *testing.T, perMessage string) {
 	var out, progress bytes.Buffer
-	c, err := parseBenchFlags([]string{"--events", "20000", "--users", "500", "--data-dir", t.TempDir()}, &progress)
+	c, err := parseBenchFlags([]string{"--events", "20000", "--users", "500", "--events-per-message", perMessage, "--data-dir", t.TempDir()}, &progress)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +36,7 @@ func TestBenchSmall(t *testing.T) {
 }
 
 func TestBenchFlags(t *testing.T) {
-	for _, args := range [][]string{{"--events", "0"}, {"--events-per-message", "10"}, {"--postgres", "x"}, {"extra"}} {
+	for _, args := range [][]string{{"--events", "0"}, {"--events-per-message", "0"}, {"--postgres", "x"}, {"extra"}} {
 		if _, err := parseBenchFlags(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("parseBenchFlags(%q) accepted", args)
 		}

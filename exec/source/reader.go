@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -53,8 +54,14 @@ type Config struct {
 	// event-time (WATERMARK) column among them.
 	Columns    []Column
 	TimeColumn int
-	// BatchRows is the most messages (rows and rejects) one batch covers;
-	// 0 means DefaultBatchRows.
+	// NDJSON: a message holds many events, one JSON object per line
+	// (format = 'ndjson'); empty lines are skipped. Otherwise a message is
+	// one JSON object.
+	NDJSON bool
+	// BatchRows bounds a batch: it is handed over once it holds BatchRows
+	// messages, or BatchRows rows and rejects (with NDJSON it may end a
+	// message's lines over: a message is never split across batches); 0
+	// means DefaultBatchRows.
 	BatchRows int
 	// MaxWait bounds how long a message waits in a partial batch: a batch
 	// is handed over MaxWait after its first message arrived if it has
@@ -445,17 +452,37 @@ func (rn *run) receive(ctx context.Context, msg jetstream.Msg) error {
 	}
 	rn.n++
 	rn.last, rn.lastMsg = seq, msg
-	if reason, ok := rn.dec.Append(seq, msg.Data()); !ok {
-		rj := Reject{Seq: seq, Payload: msg.Data(), Reason: reason}
+	data := msg.Data()
+	if !r.cfg.NDJSON {
+		rn.decode(seq, data, msg)
+	} else {
+		for len(data) > 0 {
+			line := data
+			if i := bytes.IndexByte(data, '\n'); i >= 0 {
+				line, data = data[:i], data[i+1:]
+			} else {
+				data = nil
+			}
+			if len(bytes.TrimSpace(line)) > 0 {
+				rn.decode(seq, line, msg)
+			}
+		}
+	}
+	if rn.n >= r.cfg.BatchRows || rn.dec.Len()+len(rn.rejects) >= r.cfg.BatchRows {
+		return rn.flush(ctx)
+	}
+	return nil
+}
+
+// decode appends one event of message msg to the batch, or a reject.
+func (rn *run) decode(seq uint64, payload []byte, msg jetstream.Msg) {
+	if reason, ok := rn.dec.Append(seq, payload); !ok {
+		rj := Reject{Seq: seq, Payload: payload, Reason: reason}
 		if md, err := msg.Metadata(); err == nil {
 			rj.At = md.Timestamp.UTC()
 		}
 		rn.rejects = append(rn.rejects, rj)
 	}
-	if rn.n >= r.cfg.BatchRows {
-		return rn.flush(ctx)
-	}
-	return nil
 }
 
 // flush hands the current batch over: its rejects first, then its rows.

@@ -646,3 +646,61 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestReaderNDJSON: with NDJSON a message holds many events, one per line;
+// blank lines are skipped, a bad line is a reject of its own (its payload
+// is the line), and the other lines of its message still arrive. A batch
+// ends once it holds BatchRows rows and rejects, so it exceeds that by less
+// than one message.
+func TestReaderNDJSON(t *testing.T) {
+	e := startServer(t)
+	js := connect(t, e.ClientURL())
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	t.Cleanup(func() { mem.AssertSize(t, 0) })
+	r, err := NewReader(js, Config{Source: "plays", Stream: "ND", Subjects: []string{"nd.>"}, Columns: testCols, TimeColumn: 1,
+		NDJSON: true, BatchRows: 50, MaxWait: 20 * time.Millisecond}, mem, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := EnsureStream(context.Background(), js, "ND", []string{"nd.>"}); err != nil {
+		t.Fatal(err)
+	}
+	var msgs [][]byte
+	n := 0
+	for m := range 20 {
+		var b strings.Builder
+		for range 10 {
+			fmt.Fprintf(&b, "{\"n\":%d,\"ts\":%d}\n", n, 1000+n)
+			n++
+		}
+		if m%5 == 0 {
+			b.WriteString("\n  \nnot json\n") // blank lines, and a reject
+		}
+		msgs = append(msgs, []byte(strings.TrimSuffix(b.String(), "\n")))
+	}
+	publish(t, js, "nd.x", msgs...)
+	h := &collector{t: t}
+	runReader(t, r, 0, h)
+	waitFor(t, 5*time.Second, "all events", func() bool {
+		seqs, _, rejects, _ := h.snapshot()
+		return len(seqs) == n && len(rejects) == 4
+	})
+	seqs, ns, rejects, _ := h.snapshot()
+	for i, v := range ns {
+		if v != int64(i) || seqs[i] != int64(i/10+1) {
+			t.Fatalf("row %d: n=%d seq=%d, want n=%d seq=%d", i, v, seqs[i], i, i/10+1)
+		}
+	}
+	for _, rj := range rejects {
+		if string(rj.Payload) != "not json" || (rj.Seq-1)%5 != 0 {
+			t.Errorf("reject %+v: want the bad line of messages 1, 6, 11, 16", rj)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, size := range h.sizes {
+		if size >= 50+11 {
+			t.Errorf("a batch of %d rows: more than one message over BatchRows 50", size)
+		}
+	}
+}

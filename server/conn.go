@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -52,7 +54,9 @@ var errAborted = sqlerr.New(pgerrcode.InFailedSQLTransaction,
 // through be.Receive and hands copies of the messages over a channel.
 type conn struct {
 	srv *Server
-	nc  net.Conn
+	nc  net.Conn          // the socket, or its TLS layer once tls is set
+	raw *countingReader   // the socket's reads, counted (startup only)
+	tls bool              // the client upgraded to TLS
 	be  *pgproto3.Backend // Receive: reader goroutine; Send/Flush: connection goroutine
 	log *slog.Logger
 	enc *encoder
@@ -119,20 +123,18 @@ type inbound struct {
 func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	defer nc.Close()
 	log := s.log.With("remote_addr", nc.RemoteAddr().String())
+	raw := &countingReader{r: nc}
 	c := &conn{
 		srv:     s,
 		nc:      nc,
-		be:      pgproto3.NewBackend(nc, nc),
+		raw:     raw,
+		be:      newBackend(raw, nc, s.cfg.MaxStatementBytes),
 		log:     log,
 		enc:     newEncoder(),
 		tx:      txIdle,
 		stmts:   make(map[string]*stmt),
 		portals: make(map[string]*portal),
 	}
-	// Larger messages than this cannot be a statement within limits plus
-	// its parameters; refusing them bounds what one client can allocate.
-	c.be.SetMaxBodyLen(4*s.cfg.MaxStatementBytes + 64<<10)
-
 	// On shutdown, unblock a pending read at once and give the last writes
 	// a bounded time; run notices ctx and says goodbye.
 	stop := context.AfterFunc(ctx, func() {
@@ -183,10 +185,16 @@ func (c *conn) closeSession() {
 }
 
 // startup reads the startup packet, answering SSL and GSS encryption
-// requests with 'N' and serving a CancelRequest. It reports whether the
-// connection was accepted: then the session exists, the client has been
-// sent AuthenticationOk, the parameters, BackendKeyData and ReadyForQuery.
+// requests and serving a CancelRequest. An SSLRequest is answered 'S' and
+// the connection upgraded to TLS when Config.TLS is set, 'N' otherwise;
+// GSS encryption is always declined. It reports whether the connection was
+// accepted: then the session exists, the client has been sent
+// AuthenticationOk, the parameters, BackendKeyData and ReadyForQuery.
 func (c *conn) startup() (bool, error) {
+	// Each encryption request is 8 bytes; bytes read beyond them before
+	// the TLS handshake were sent in clear text after the SSLRequest and
+	// would be taken as coming through TLS (CVE-2021-23214).
+	consumed := int64(0)
 	for range 3 {
 		msg, err := c.be.ReceiveStartupMessage()
 		if err != nil {
@@ -197,9 +205,23 @@ func (c *conn) startup() (bool, error) {
 		}
 		switch m := msg.(type) {
 		case *pgproto3.SSLRequest, *pgproto3.GSSEncRequest:
-			// Neither TLS nor GSS encryption is offered yet: 'N' tells the
-			// client to go on in clear text with a StartupMessage.
-			// TODO(lead): TLS (SPEC: --listen with TLS) answers 'S' here.
+			consumed += 8
+			if c.tls {
+				c.sendFatal(fatal(pgerrcode.ProtocolViolation, "encryption requested on an encrypted connection"))
+				return false, errors.New("encryption request after TLS")
+			}
+			if _, ok := m.(*pgproto3.SSLRequest); ok && c.srv.cfg.TLS != nil {
+				if c.raw.n != consumed {
+					c.sendFatal(fatal(pgerrcode.ProtocolViolation, "received unencrypted data after SSL request"))
+					return false, errors.New("unencrypted data after SSL request")
+				}
+				if err := c.startTLS(); err != nil {
+					return false, err
+				}
+				continue
+			}
+			// 'N' tells the client to go on in clear text with a
+			// StartupMessage (or to give up, with sslmode=require).
 			if _, err := c.nc.Write([]byte{'N'}); err != nil {
 				return false, fmt.Errorf("answer encryption request: %w", err)
 			}
@@ -207,6 +229,11 @@ func (c *conn) startup() (bool, error) {
 			c.srv.cancel(m.ProcessID, m.SecretKey)
 			return false, nil
 		case *pgproto3.StartupMessage:
+			if c.srv.cfg.RequireTLS && !c.tls {
+				c.log.Info("connection refused: TLS required", "user", m.Parameters["user"])
+				c.sendFatal(fatal(pgerrcode.InvalidAuthorizationSpecification, "this server requires TLS: connect with sslmode=require"))
+				return false, nil
+			}
 			return c.accept(m)
 		default:
 			return false, fmt.Errorf("unexpected startup message %T", msg)
@@ -214,6 +241,47 @@ func (c *conn) startup() (bool, error) {
 	}
 	c.sendFatal(fatal(pgerrcode.ProtocolViolation, "too many encryption requests"))
 	return false, errors.New("too many encryption requests")
+}
+
+// startTLS answers an SSLRequest with 'S', runs the TLS handshake (bounded
+// by the startup read deadline) and switches the connection over to it.
+func (c *conn) startTLS() error {
+	if _, err := c.nc.Write([]byte{'S'}); err != nil {
+		return fmt.Errorf("answer SSL request: %w", err)
+	}
+	tc := tls.Server(c.nc, c.srv.cfg.TLS)
+	if err := tc.Handshake(); err != nil {
+		// No ErrorResponse: the client speaks TLS now, and the handshake
+		// failing means there is no channel to send it on.
+		return fmt.Errorf("TLS handshake: %w", err)
+	}
+	c.nc = tc
+	c.tls = true
+	c.be = newBackend(tc, tc, c.srv.cfg.MaxStatementBytes)
+	c.log.Debug("TLS established", "version", tls.VersionName(tc.ConnectionState().Version))
+	return nil
+}
+
+// countingReader counts the bytes read from the socket, for the check
+// that nothing follows an SSLRequest in clear text.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.n += int64(n)
+	return n, err
+}
+
+// newBackend returns the pgproto3 backend of a connection. Larger messages
+// than its limit cannot be a statement within limits plus its
+// parameters; refusing them bounds what one client can allocate.
+func newBackend(r io.Reader, w io.Writer, maxStatementBytes int) *pgproto3.Backend {
+	be := pgproto3.NewBackend(r, w)
+	be.SetMaxBodyLen(4*maxStatementBytes + 64<<10)
+	return be
 }
 
 // accept admits the client of a StartupMessage.
@@ -246,9 +314,8 @@ func (c *conn) accept(m *pgproto3.StartupMessage) (bool, error) {
 		c.sendFatal(fatal(pgerrcode.TooManyConnections, "sorry, too many clients already"))
 		return false, nil
 	}
-	if resp := c.authenticate(user, database); resp != nil {
-		c.sendFatal(resp)
-		return false, nil
+	if ok, err := c.authenticate(user); !ok {
+		return false, err
 	}
 	c.sess = c.srv.cfg.Engine.NewSession(user, database)
 	for _, p := range [][2]string{
@@ -274,20 +341,6 @@ func (c *conn) accept(m *pgproto3.StartupMessage) (bool, error) {
 	}
 	c.log.Debug("connection accepted", "user", user, "database", database, "application_name", params["application_name"])
 	return true, nil
-}
-
-// authenticate checks the client's credentials and sends
-// AuthenticationOk, or returns the FATAL error to send instead.
-//
-// There is no authentication yet: every user is accepted. This is the seam
-// for SCRAM-SHA-256 (SPEC: password auth with --listen): send
-// AuthenticationSASL{"SCRAM-SHA-256"}, call be.SetAuthType so that Receive
-// decodes the 'p' messages as SASLInitialResponse / SASLResponse, run the
-// exchange (AuthenticationSASLContinue, AuthenticationSASLFinal), and on
-// failure return 28P01 invalid_password.
-func (c *conn) authenticate(user, database string) *pgproto3.ErrorResponse {
-	c.be.Send(&pgproto3.AuthenticationOk{})
-	return nil
 }
 
 // sendFatal sends a FATAL error; the caller then closes the connection,

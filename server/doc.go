@@ -40,9 +40,12 @@ returns when all of them have.
 
 # Connection states
 
+	startup ──SSLRequest──► 'S', TLS handshake ──► startup (Config.TLS set)
 	startup ──SSLRequest/GSSEncRequest──► 'N' ──► startup
 	startup ──CancelRequest──► cancel the target's statement, close
-	startup ──StartupMessage──► (over MaxConns: FATAL 53300, close)
+	startup ──StartupMessage──► (no TLS and RequireTLS: FATAL 28000, close)
+	        (over MaxConns: FATAL 53300, close)
+	        [SCRAM-SHA-256 exchange, when Config.Credentials is set]
 	        AuthenticationOk, ParameterStatus×n, BackendKeyData, ReadyForQuery 'I'
 	ready ──Query──► per statement: [RowDescription] DataRow* CommandComplete
 	                 | EmptyQueryResponse | ErrorResponse (rest skipped); ReadyForQuery
@@ -52,8 +55,31 @@ returns when all of them have.
 	      ──Flush──► write what is buffered
 	      ──Terminate, EOF──► close
 
-Authentication is not implemented yet: every user is accepted
-(conn.authenticate is the seam for SCRAM-SHA-256), and SSL is declined.
+# Security
+
+Config.TLS (a *tls.Config with a certificate) turns TLS on: an SSLRequest
+is answered 'S' and the connection upgraded before the StartupMessage, as
+PostgreSQL does; clear-text bytes sent after the SSLRequest and before the
+handshake are a protocol violation (CVE-2021-23214). Without it the
+answer is 'N', so clients with sslmode=prefer go on in clear text and
+sslmode=require gives up. GSS encryption is always declined; direct TLS
+(sslnegotiation=direct) is not offered. Config.RequireTLS refuses a
+StartupMessage that did not come through TLS with FATAL 28000.
+
+Config.Credentials (NewCredentials, from user → password; ParseUsers reads
+a "user:password" file) turns on SCRAM-SHA-256 (RFC 5802, RFC 7677) as
+PostgreSQL speaks it: AuthenticationSASL offering only "SCRAM-SHA-256" (no
+channel binding), SASLInitialResponse, AuthenticationSASLContinue,
+SASLResponse, AuthenticationSASLFinal, AuthenticationOk. Only verifiers
+are kept (random 16-byte salt, 4096 iterations, StoredKey and ServerKey);
+passwords are neither stored nor logged. The user is the startup packet's;
+the SCRAM user name is ignored. A wrong password and an unknown user both
+get FATAL 28P01 "password authentication failed for user" after the same
+exchange (an unknown user is given a mock salt, stable per name), so the
+two cannot be told apart; the server log says which. A malformed
+exchange is FATAL 08P01. The exchange falls under the startup timeout.
+Without Credentials every user is accepted (trust), and Serve says so once
+in the log (at Warn when the listener is not on loopback).
 
 # Extended protocol
 

@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"syscall"
 	"time"
@@ -55,6 +57,21 @@ type Config struct {
 	// ServerVersion is reported as the server_version parameter; "" means
 	// DefaultServerVersion.
 	ServerVersion string
+	// Credentials, when set, require every client to authenticate with
+	// SCRAM-SHA-256 as one of its users; a wrong password or an unknown
+	// user gets FATAL 28P01. Nil means trust: every user is accepted
+	// without a password (Serve logs this once).
+	Credentials *Credentials
+	// TLS, when set, is offered to clients that send an SSLRequest
+	// (sslmode=prefer, require, verify-*). It needs at least one
+	// certificate. Nil means SSLRequest is declined, so sslmode=require
+	// fails in the client. New adds the ALPN protocol "postgresql" when
+	// NextProtos is empty.
+	TLS *tls.Config
+	// RequireTLS refuses clients that start without TLS with FATAL 28000
+	// (CancelRequests are still served in clear text, as they carry no
+	// data). It requires TLS.
+	RequireTLS bool
 }
 
 // Server serves the PostgreSQL wire protocol (version 3.0) in front of an
@@ -80,6 +97,12 @@ func New(cfg Config) *Server {
 	}
 	if cfg.ServerVersion == "" {
 		cfg.ServerVersion = DefaultServerVersion
+	}
+	if cfg.TLS != nil && len(cfg.TLS.NextProtos) == 0 {
+		// PostgreSQL 17 clients offer ALPN "postgresql"; answering it
+		// costs nothing and keeps strict clients happy.
+		cfg.TLS = cfg.TLS.Clone()
+		cfg.TLS.NextProtos = []string{"postgresql"}
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -113,6 +136,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.cfg.Engine == nil {
 		return errors.New("pgwire: Config.Engine is nil")
 	}
+	if s.cfg.RequireTLS && s.cfg.TLS == nil {
+		return errors.New("pgwire: Config.RequireTLS without Config.TLS")
+	}
+	if t := s.cfg.TLS; t != nil && len(t.Certificates) == 0 && t.GetCertificate == nil && t.GetConfigForClient == nil {
+		return errors.New("pgwire: Config.TLS has no certificate")
+	}
 	s.mu.Lock()
 	s.ln = ln
 	s.mu.Unlock()
@@ -125,7 +154,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 
-	s.log.Info("serving", "addr", ln.Addr().String())
+	auth := "scram-sha-256"
+	if s.cfg.Credentials == nil {
+		auth = "off"
+		// Trust is the default on loopback; anywhere else it deserves a
+		// warning.
+		level := slog.LevelWarn
+		if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil && ap.Addr().IsLoopback() {
+			level = slog.LevelInfo
+		}
+		s.log.Log(ctx, level, "authentication is off: every user is accepted without a password")
+	}
+	s.log.Info("serving", "addr", ln.Addr().String(), "auth", auth, "tls", s.cfg.TLS != nil, "require_tls", s.cfg.RequireTLS)
 	var delay time.Duration
 	for {
 		nc, err := ln.Accept()

@@ -42,7 +42,9 @@ func startServer(t testing.TB, cfg Config) *testServer {
 	if cfg.Engine == nil {
 		cfg.Engine = eng
 	}
-	cfg.Logger = testLogger(t)
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
 	srv := New(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -15,12 +15,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -96,6 +98,17 @@ type serveConfig struct {
 	postgres   string
 	logLevel   slog.Level
 	logFormat  string
+	// Wire-protocol security and limits (see securityConfig).
+	tlsCert, tlsKey   string
+	requireTLS        bool
+	usersFile         string
+	user              string
+	maxConns          int
+	maxStatementBytes int
+	// metricsListen is where /metrics is served; "" turns it off.
+	// metricsReady, when set, learns its address (tests use it).
+	metricsListen string
+	metricsReady  func(addr net.Addr)
 	// ready, when set, learns the wire listener's address and the NATS URL
 	// once serve accepts clients (tests use it).
 	ready func(addr net.Addr, natsURL string)
@@ -112,6 +125,14 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&c.postgres, "postgres", os.Getenv("SESSIONSQL_POSTGRES"), "PostgreSQL DSN of the result sink (also $SESSIONSQL_POSTGRES); empty: results live in memory only")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) for TLS on the wire listener; needs --tls-key. Default: no TLS (clients with sslmode=require are refused)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.BoolVar(&c.requireTLS, "require-tls", false, "refuse clients that do not use TLS; needs --tls-cert")
+	fs.StringVar(&c.usersFile, "users-file", "", "file of users allowed to connect, one user:password a line (# starts a comment), read at startup; turns on SCRAM-SHA-256 password authentication. Default, with no --user either: no authentication")
+	fs.StringVar(&c.user, "user", "", "a user allowed to connect, with the password in $"+passwordEnv+"; turns on SCRAM-SHA-256 password authentication (combines with --users-file)")
+	fs.StringVar(&c.metricsListen, "metrics-listen", "127.0.0.1:9464", "where Prometheus metrics are served at /metrics; empty: not served")
+	fs.IntVar(&c.maxConns, "max-connections", server.DefaultMaxConns, "most client connections served at once; more get SQLSTATE 53300")
+	fs.IntVar(&c.maxStatementBytes, "max-statement-bytes", server.DefaultMaxStatementBytes, "longest statement accepted, in bytes; longer ones get SQLSTATE 54000")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -124,7 +145,71 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return nil, fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)
 	}
+	if c.maxConns < 1 {
+		return nil, fmt.Errorf("--max-connections must be at least 1, not %d", c.maxConns)
+	}
+	if c.maxStatementBytes < 1 {
+		return nil, fmt.Errorf("--max-statement-bytes must be at least 1, not %d", c.maxStatementBytes)
+	}
 	return c, nil
+}
+
+// passwordEnv holds the password of --user: an environment variable keeps
+// it out of the process list and shell history.
+const passwordEnv = "SESSIONSQL_PASSWORD"
+
+// securityConfig loads what the wire listener's security flags name: the
+// TLS certificate and the users' credentials (nil, nil: neither). It runs
+// at startup so that a bad file stops serve before anything starts.
+// Passwords are dropped once their SCRAM verifiers are derived.
+func (c *serveConfig) securityConfig() (*tls.Config, *server.Credentials, error) {
+	var tlsCfg *tls.Config
+	switch {
+	case c.tlsCert != "" && c.tlsKey != "":
+		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	case c.tlsCert != "" || c.tlsKey != "":
+		return nil, nil, errors.New("--tls-cert and --tls-key go together: give both or neither")
+	case c.requireTLS:
+		return nil, nil, errors.New("--require-tls needs --tls-cert and --tls-key")
+	}
+
+	users := map[string]string{}
+	if c.usersFile != "" {
+		f, err := os.Open(c.usersFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--users-file: %w", err)
+		}
+		users, err = server.ParseUsers(f)
+		f.Close()
+		if err != nil {
+			return nil, nil, fmt.Errorf("--users-file %s: %w", c.usersFile, err)
+		}
+	}
+	if c.user != "" {
+		password := os.Getenv(passwordEnv)
+		if password == "" {
+			return nil, nil, fmt.Errorf("--user %s: $%s is empty or unset", c.user, passwordEnv)
+		}
+		if _, dup := users[c.user]; dup {
+			return nil, nil, fmt.Errorf("--user %s is also in --users-file", c.user)
+		}
+		users[c.user] = password
+	}
+	if len(users) == 0 {
+		if c.usersFile != "" {
+			return nil, nil, fmt.Errorf("--users-file %s lists no users", c.usersFile)
+		}
+		return tlsCfg, nil, nil
+	}
+	creds, err := server.NewCredentials(users)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tlsCfg, creds, nil
 }
 
 func newLogger(c *serveConfig, w io.Writer) *slog.Logger {
@@ -137,6 +222,10 @@ func newLogger(c *serveConfig, w io.Writer) *slog.Logger {
 
 func serve(ctx context.Context, c *serveConfig, logOut io.Writer) (err error) {
 	log := newLogger(c, logOut)
+	tlsCfg, creds, err := c.securityConfig()
+	if err != nil {
+		return err
+	}
 	url := c.natsURL
 	if url == "" {
 		host, port, err := splitHostPort(c.natsListen)
@@ -192,11 +281,28 @@ func serve(ctx context.Context, c *serveConfig, logOut io.Writer) (err error) {
 		return err
 	}
 	defer eng.Close()
+	if c.metricsListen != "" {
+		mln, err := net.Listen("tcp", c.metricsListen)
+		if err != nil {
+			return fmt.Errorf("--metrics-listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", eng.MetricsHandler())
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close() // before eng.Close: no scrape of a closed engine
+		log.Info("serving Prometheus metrics", "addr", "http://"+mln.Addr().String()+"/metrics")
+		if c.metricsReady != nil {
+			c.metricsReady(mln.Addr())
+		}
+	}
 	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
-	srv := server.New(server.Config{Engine: eng, Logger: log, ServerVersion: "15.0 (sessionsql " + version + ")"})
+	srv := server.New(server.Config{Engine: eng, Logger: log, ServerVersion: "15.0 (sessionsql " + version + ")",
+		MaxConns: c.maxConns, MaxStatementBytes: c.maxStatementBytes,
+		Credentials: creds, TLS: tlsCfg, RequireTLS: c.requireTLS})
 	log.Info("listening for PostgreSQL clients", "addr", ln.Addr().String(), "sources", len(cat.Sources()), "views", len(cat.Views()))
 	if c.ready != nil {
 		c.ready(ln.Addr(), url)

@@ -25,11 +25,12 @@ import (
 // testServer is `sessionsql serve` running in the test process on random
 // ports, with its embedded NATS server.
 type testServer struct {
-	addr    string
-	natsURL string
-	cancel  context.CancelFunc
-	done    chan error
-	once    sync.Once
+	addr        string
+	natsURL     string
+	metricsAddr string
+	cancel      context.CancelFunc
+	done        chan error
+	once        sync.Once
 }
 
 // startServe runs serve over dataDir; postgres may be "".
@@ -39,6 +40,7 @@ func startServe(t *testing.T, dataDir, postgres string) *testServer {
 	ts := &testServer{cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan struct{})
 	cfg := &serveConfig{dataDir: dataDir, natsListen: "127.0.0.1:0", listen: "127.0.0.1:0", postgres: postgres, logFormat: "text",
+		metricsListen: "127.0.0.1:0", metricsReady: func(addr net.Addr) { ts.metricsAddr = addr.String() },
 		ready: func(addr net.Addr, natsURL string) {
 			ts.addr, ts.natsURL = addr.String(), natsURL
 			close(ready)

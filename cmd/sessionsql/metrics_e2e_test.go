@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sessionsql/sessionsql/exec/source"
+)
+
+// TestMetricsEndpoint scrapes /metrics of a running server while events
+// flow and at the end: the counters equal what was published.
+func TestMetricsEndpoint(t *testing.T) {
+	ts := startServe(t, t.TempDir(), "")
+	conn := ts.connect(t)
+	ctx := context.Background()
+	mustExec(t, conn, createPlays)
+	mustExec(t, conn, createSessions)
+	var payloads [][]byte
+	const good, bad = 3000, 7
+	for i := range good {
+		u := int64(i % 50)
+		payloads = append(payloads, event{user: &u, typ: "play", title: 1, ts: 1_700_000_000_000 + int64(i)*1000}.json())
+	}
+	for range bad {
+		payloads = append(payloads, []byte(`{broken`))
+	}
+	if err := source.Publish(ctx, ts.jetstream(t), "plays.web", payloads); err != nil {
+		t.Fatal(err)
+	}
+	scrape := func() string {
+		resp, err := http.Get("http://" + ts.metricsAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("scrape: %d %v", resp.StatusCode, err)
+		}
+		return string(b)
+	}
+	if m := scrape(); !strings.Contains(m, `sessionsql_view_state{source="plays",state="running",view="play_sessions"} 1`) {
+		t.Fatalf("scrape during the run lacks the running view:\n%s", grep(m, "sessionsql_view_state"))
+	}
+	waitPosition(t, conn, "play_sessions", good+bad)
+	want := []string{
+		fmt.Sprintf(`sessionsql_source_events_total{source="plays"} %d`, good),
+		fmt.Sprintf(`sessionsql_source_rejects_total{source="plays"} %d`, bad),
+		fmt.Sprintf(`sessionsql_view_events_total{source="plays",view="play_sessions"} %d`, good),
+	}
+	checkFor(t, 10*time.Second, func() error {
+		m := scrape()
+		for _, w := range want {
+			if !strings.Contains(m, w+"\n") {
+				return fmt.Errorf("metrics lack %q:\n%s", w, grep(m, "sessionsql_"))
+			}
+		}
+		return nil
+	})
+}
+
+// grep returns the lines of s that contain sub.
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -16,13 +16,13 @@ import (
 	"github.com/sessionsql/sessionsql/sql/sqltypes"
 )
 
-// TestPlanner runs planner/testdata/*:
+// TestPlanner runs testdata/planner/*:
 //
 //	exec-ddl   CREATE SOURCE ... into the catalog (no stream is touched)
 //	plan       a statement; prints EXPLAIN's tree, the result columns, or
 //	           the error with its SQLSTATE and a caret under its position
 func TestPlanner(t *testing.T) {
-	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+	datadriven.Walk(t, "testdata/planner", func(t *testing.T, path string) {
 		cat, err := catalog.Open(context.Background(), catalog.NewMemStore())
 		if err != nil {
 			t.Fatal(err)

@@ -51,6 +51,10 @@ type prepared struct {
 // Prepare implements server.Session: it parses and binds the statement,
 // which checks names and types and gives the result columns.
 func (s *session) Prepare(ctx context.Context, text string, paramOIDs []uint32) (*server.Prepared, error) {
+	// psql's catalog queries are PostgreSQL dialect; pgcatalog.go answers them.
+	if p, ok, err := s.prepareCatalog(text); ok {
+		return p, err
+	}
 	st, err := sql.Parse(text)
 	if err != nil {
 		return nil, err
@@ -120,6 +124,9 @@ func maxParam(m map[int]int) int {
 
 // Execute implements server.Session.
 func (s *session) Execute(ctx context.Context, sp *server.Prepared, args []any) (*server.Result, error) {
+	if ans, ok := sp.State.(pgAnswer); ok {
+		return ans(s)
+	}
 	p, ok := sp.State.(*prepared)
 	if !ok {
 		return nil, sqlerr.New(pgerrcode.InternalError, "statement was not prepared by this engine")

@@ -1,0 +1,531 @@
+package planner
+
+// A small pg_catalog emulation, enough for psql 15's \d, \dt, \dv, \dm,
+// \d <name> (and their + forms), \l and \dn.
+//
+// psql answers those commands by sending catalog queries in PostgreSQL's
+// dialect, which sql.Parse (TiDB's MySQL grammar) cannot read. Prepare
+// hands every statement that names pg_catalog or information_schema here
+// first. The query is read structurally but shallowly:
+//
+//   - the select list of the first SELECT is split at top-level commas and
+//     each item is matched against the expressions psql writes for the
+//     catalog it reads (c.relname, pg_catalog.format_type(...), CASE
+//     c.relkind ..., ...); the item's alias names the result column;
+//   - the FROM list gives the catalog read (pg_class, pg_attribute,
+//     pg_namespace, pg_database). Catalogs of objects sessionsql has none
+//     of (policies, statistics, publications, inheritance, rules,
+//     triggers, indexes, constraints) answer with no rows;
+//   - WHERE is not evaluated. The filters psql varies are lifted out of it
+//     and applied: c.relkind IN (...), the name patterns
+//     `x OPERATOR(pg_catalog.~) '^(...)$'` (run as Go regexps; psql's
+//     patterns are simple POSIX regexps RE2 reads alike) and the relation
+//     OID in c.oid = '...' / a.attrelid = '...'. psql's other predicates
+//     exclude system schemas, which hold for every relation here.
+//
+// A query naming the catalogs that is not of this shape (an unknown select
+// item or catalog, or UNION, LIKE, LIMIT, GROUP BY and the like, whose
+// effect would be lost) fails with 0A000 "catalog query not supported"
+// rather than get a wrong answer. Predicates other than the lifted ones
+// are still ignored, so the answer is only as right as the assumption
+// that the query is psql's.
+//
+// What the catalog shows: everything lives in schema public, owned by
+// "sessionsql". A source and the dead-letter tables <source>_rejects and
+// <view>_late are tables (relkind 'r', so \dt lists them); a materialized
+// view is a materialized view (relkind 'm': \d and \dm list it, \dt does
+// not, as in PostgreSQL). There are no plain views, so \dv finds nothing.
+// A relation's OID is a hash of its name, so psql's second round of queries
+// (by OID) finds the relation its first one named, across connections and
+// restarts.
+
+import (
+	"fmt"
+	"hash/fnv"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/jackc/pgerrcode"
+
+	"github.com/sessionsql/sessionsql/catalog"
+	"github.com/sessionsql/sessionsql/server"
+	"github.com/sessionsql/sessionsql/sql"
+	"github.com/sessionsql/sessionsql/sql/sqlerr"
+	"github.com/sessionsql/sessionsql/sql/sqltypes"
+)
+
+// pgOwner owns every relation, schema and database the catalog shows.
+const pgOwner = "sessionsql"
+
+// pgAnswer computes a catalog query's result from the current catalog.
+// Prepare runs it for the columns and Execute again for fresh rows.
+type pgAnswer func(s *session) (*server.Result, error)
+
+// pgRel is a relation as the emulated pg_class shows it.
+type pgRel struct {
+	oid     int64
+	name    string
+	kind    string // relkind: "r" or "m"
+	desc    string
+	viewSQL string // a materialized view's CREATE statement
+	cols    []pgAttr
+}
+
+type pgAttr struct {
+	name    string
+	typ     string // as format_type prints it
+	storage string // attstorage: "p" plain or "x" extended
+	notNull bool
+}
+
+var (
+	catalogNameRe = regexp.MustCompile(`(?i)\b(pg_catalog|information_schema)\s*\.`)
+	relkindInRe   = regexp.MustCompile(`(?i)\bc\.relkind\s+IN\s*\(([^)]*)\)`)
+	oidEqRe       = regexp.MustCompile(`(?i)\b(?:c\.oid|a\.attrelid)\s*=\s*'(\d+)'`)
+	viewdefRe     = regexp.MustCompile(`(?i)^\s*SELECT\s+pg_catalog\.pg_get_viewdef\(\s*'(\d+)'::pg_catalog\.oid\s*,\s*true\s*\)\s*;?\s*$`)
+	fromTableRe   = regexp.MustCompile(`(?i)\bpg_catalog\.(pg_\w+)`)
+	aliasRe       = regexp.MustCompile(`(?is)^(.*?)\s+AS\s+(?:"([^"]+)"|(\w+))$`)
+	derivedNameRe = regexp.MustCompile(`^(?:\w+\.)?(\w+)(?:\(.*\))?$`)
+	literalRe     = regexp.MustCompile(`'(?:[^']|'')*'|"[^"]*"`)
+	queryStartRe  = regexp.MustCompile(`(?i)^\s*(SELECT|WITH)\b`)
+	unliftedRe    = regexp.MustCompile(`(?i)\b(UNION|INTERSECT|EXCEPT|LIKE|ILIKE|SIMILAR|LIMIT|OFFSET|GROUP\s+BY|HAVING)\b`)
+)
+
+// namePatternRes find psql's name filters `<col> OPERATOR(pg_catalog.~) '<re>'`.
+var namePatternRes = map[string]*regexp.Regexp{}
+
+func init() {
+	for _, col := range []string{"c.relname", "n.nspname", "d.datname"} {
+		namePatternRes[col] = regexp.MustCompile(`(?i)\b` + regexp.QuoteMeta(col) + `\s+OPERATOR\(pg_catalog\.~\)\s+'((?:[^']|'')*)'`)
+	}
+}
+
+// patternRe returns the regexp of text's name filter on col, or nil if it
+// has none.
+func patternRe(text, col string) (*regexp.Regexp, error) {
+	m := namePatternRes[col].FindStringSubmatch(text)
+	if m == nil {
+		return nil, nil
+	}
+	p, err := regexp.Compile(strings.ReplaceAll(m[1], "''", "'"))
+	if err != nil {
+		return nil, sqlerr.New(pgerrcode.InvalidRegularExpression, "invalid regular expression: %v", err)
+	}
+	return p, nil
+}
+
+// prepareCatalog prepares text if it reads the catalogs (ok); State is
+// the pgAnswer Execute runs.
+func (s *session) prepareCatalog(text string) (p *server.Prepared, ok bool, err error) {
+	ans, err := matchCatalogQuery(text)
+	if err != nil || ans == nil {
+		return nil, err != nil, err
+	}
+	res, err := ans(s)
+	if err != nil {
+		return nil, true, err
+	}
+	return &server.Prepared{Text: text, Columns: res.Columns, State: ans}, true, nil
+}
+
+// matchCatalogQuery returns the answer to text if it is a catalog query
+// this emulation knows, an 0A000 error if it is another catalog query,
+// and (nil, nil) if it is not a SELECT or WITH that names pg_catalog or
+// information_schema.
+func matchCatalogQuery(text string) (pgAnswer, error) {
+	// A query reads the catalogs if it names them outside its literals:
+	// INSERT ... VALUES ('pg_catalog.x') is not one.
+	if !queryStartRe.MatchString(text) || !catalogNameRe.MatchString(literalRe.ReplaceAllString(text, "''")) {
+		return nil, nil
+	}
+	unsupported := sqlerr.New(pgerrcode.FeatureNotSupported, "catalog query not supported")
+	if m := viewdefRe.FindStringSubmatch(text); m != nil {
+		oid, _ := strconv.ParseInt(m[1], 10, 64)
+		return func(s *session) (*server.Result, error) {
+			res := &server.Result{Columns: []server.Column{{Name: "pg_get_viewdef", Type: sqltypes.String}}}
+			for _, r := range s.e.pgRelations(s) {
+				if r.oid == oid && r.kind == "m" {
+					res.Rows = append(res.Rows, []any{r.viewSQL})
+				}
+			}
+			return finish(res), nil
+		}, nil
+	}
+	items, from, ok := splitSelect(text)
+	if !ok {
+		return nil, unsupported
+	}
+	tables := map[string]bool{}
+	first := ""
+	for _, m := range fromTableRe.FindAllStringSubmatch(from, -1) {
+		t := strings.ToLower(m[1])
+		if first == "" {
+			first = t
+		}
+		tables[t] = true
+	}
+	for _, t := range []string{"pg_policy", "pg_statistic_ext", "pg_publication", "pg_inherits", "pg_rewrite",
+		"pg_trigger", "pg_index", "pg_constraint"} {
+		if tables[t] {
+			return emptyAnswer(items), nil
+		}
+	}
+	// Filters beyond the ones lifted out below would be ignored: refuse
+	// rather than answer wrongly (psql's tab completion, for one, uses LIKE
+	// and UNION).
+	if unliftedRe.MatchString(literalRe.ReplaceAllString(text, "''")) {
+		return nil, unsupported
+	}
+	var cols []pgColumn
+	switch first {
+	case "pg_class":
+		cols = pgClassColumns
+	case "pg_attribute":
+		cols = pgAttributeColumns
+	case "pg_namespace":
+		cols = pgNamespaceColumns
+	case "pg_database":
+		cols = pgDatabaseColumns
+	default:
+		return nil, unsupported
+	}
+	out, err := bindItems(items, cols)
+	if err != nil {
+		return nil, err
+	}
+	relname, err := patternRe(text, "c.relname")
+	if err != nil {
+		return nil, err
+	}
+	nspname, err := patternRe(text, "n.nspname")
+	if err != nil {
+		return nil, err
+	}
+	datname, err := patternRe(text, "d.datname")
+	if err != nil {
+		return nil, err
+	}
+	var kinds map[string]bool
+	if m := relkindInRe.FindStringSubmatch(text); m != nil {
+		kinds = map[string]bool{}
+		for _, k := range strings.Split(m[1], ",") {
+			kinds[strings.Trim(strings.TrimSpace(k), "'")] = true
+		}
+	}
+	oid := int64(-1)
+	if m := oidEqRe.FindStringSubmatch(text); m != nil {
+		oid, _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	if nspname != nil && !nspname.MatchString("public") {
+		return func(*session) (*server.Result, error) { return finish(&server.Result{Columns: columnsOf(out)}), nil }, nil
+	}
+	return func(s *session) (*server.Result, error) {
+		res := &server.Result{Columns: columnsOf(out)}
+		add := func(c pgRow) {
+			row := make([]any, len(out))
+			for i, b := range out {
+				row[i] = b.col.value(c)
+			}
+			res.Rows = append(res.Rows, row)
+		}
+		switch first {
+		case "pg_class", "pg_attribute":
+			for _, r := range s.e.pgRelations(s) {
+				switch {
+				case kinds != nil && !kinds[r.kind],
+					relname != nil && !relname.MatchString(r.name),
+					oid >= 0 && r.oid != oid:
+					continue
+				}
+				if first == "pg_class" {
+					add(pgRow{s: s, rel: &r})
+					continue
+				}
+				for i := range r.cols {
+					add(pgRow{s: s, rel: &r, attr: &r.cols[i]})
+				}
+			}
+		case "pg_namespace":
+			add(pgRow{s: s})
+		case "pg_database":
+			if datname == nil || datname.MatchString(s.database()) {
+				add(pgRow{s: s})
+			}
+		}
+		return finish(res), nil
+	}, nil
+}
+
+func finish(res *server.Result) *server.Result {
+	res.Tag = fmt.Sprintf("SELECT %d", len(res.Rows))
+	return res
+}
+
+// pgRow is what a select item reads: the session, and for pg_class and
+// pg_attribute the relation and attribute of the row.
+type pgRow struct {
+	s    *session
+	rel  *pgRel
+	attr *pgAttr
+}
+
+// pgColumn is a select-list expression psql writes for one catalog, and
+// its value. match is the expression (alias removed, white space
+// collapsed) exactly, or, when it ends in "...", a prefix of it.
+type pgColumn struct {
+	match string
+	typ   arrow.DataType
+	value func(pgRow) any
+}
+
+func constant(v any) func(pgRow) any { return func(pgRow) any { return v } }
+
+func (c pgColumn) matches(expr string) bool {
+	if p, ok := strings.CutSuffix(c.match, "..."); ok {
+		return strings.HasPrefix(expr, p)
+	}
+	return expr == c.match
+}
+
+var relkindNames = map[string]string{"r": "table", "m": "materialized view"}
+
+var pgClassColumns = []pgColumn{
+	{"n.nspname", sqltypes.String, constant("public")},
+	{"c.relname", sqltypes.String, func(r pgRow) any { return r.rel.name }},
+	{"c.oid", sqltypes.Int64, func(r pgRow) any { return r.rel.oid }},
+	{"CASE c.relkind ...", sqltypes.String, func(r pgRow) any { return relkindNames[r.rel.kind] }},
+	{"pg_catalog.pg_get_userbyid(c.relowner)", sqltypes.String, constant(pgOwner)},
+	{"CASE c.relpersistence ...", sqltypes.String, constant("permanent")},
+	{"am.amname", sqltypes.String, constant(nil)},
+	{"pg_catalog.pg_size_pretty(...", sqltypes.String, constant(nil)},
+	{"pg_catalog.obj_description(c.oid, 'pg_class')", sqltypes.String, func(r pgRow) any { return r.rel.desc }},
+	{"c.relchecks", sqltypes.Int64, constant(int64(0))},
+	{"c.relkind", sqltypes.String, func(r pgRow) any { return r.rel.kind }},
+	{"c.relhasindex", sqltypes.Bool, constant(false)},
+	{"c.relhasrules", sqltypes.Bool, constant(false)},
+	{"c.relhastriggers", sqltypes.Bool, constant(false)},
+	{"c.relrowsecurity", sqltypes.Bool, constant(false)},
+	{"c.relforcerowsecurity", sqltypes.Bool, constant(false)},
+	{"false", sqltypes.Bool, constant(false)}, // false AS relhasoids
+	{"c.relispartition", sqltypes.Bool, constant(false)},
+	{"''", sqltypes.String, constant("")},                                          // reloptions, short form
+	{"pg_catalog.array_to_string(c.reloptions ...", sqltypes.String, constant("")}, // reloptions, \d+
+	{"c.reltablespace", sqltypes.Int64, constant(int64(0))},
+	{"CASE WHEN c.reloftype = 0 ...", sqltypes.String, constant("")},
+	{"c.relpersistence", sqltypes.String, constant("p")},
+	{"c.relreplident", sqltypes.String, constant("d")},
+}
+
+var pgAttributeColumns = []pgColumn{
+	{"a.attname", sqltypes.String, func(r pgRow) any { return r.attr.name }},
+	{"pg_catalog.format_type(a.atttypid, a.atttypmod)", sqltypes.String, func(r pgRow) any { return r.attr.typ }},
+	{"(SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid, true) ...", sqltypes.String, constant(nil)},
+	{"a.attnotnull", sqltypes.Bool, func(r pgRow) any { return r.attr.notNull }},
+	{"(SELECT c.collname ...", sqltypes.String, constant(nil)},
+	{"a.attidentity", sqltypes.String, constant("")},
+	{"a.attgenerated", sqltypes.String, constant("")},
+	{"a.attstorage", sqltypes.String, func(r pgRow) any { return r.attr.storage }},
+	{"a.attcompression", sqltypes.String, constant("")},
+	{"CASE WHEN a.attstattarget=-1 ...", sqltypes.Int64, constant(nil)},
+	{"pg_catalog.col_description(a.attrelid, a.attnum)", sqltypes.String, constant(nil)},
+}
+
+var pgNamespaceColumns = []pgColumn{
+	{"n.nspname", sqltypes.String, constant("public")},
+	{"pg_catalog.pg_get_userbyid(n.nspowner)", sqltypes.String, constant(pgOwner)},
+	{"pg_catalog.array_to_string(n.nspacl, E'\\n')", sqltypes.String, constant(nil)},
+	{"pg_catalog.obj_description(n.oid, 'pg_namespace')", sqltypes.String, constant("standard public schema")},
+}
+
+var pgDatabaseColumns = []pgColumn{
+	{"d.datname", sqltypes.String, func(r pgRow) any { return r.s.database() }},
+	{"pg_catalog.pg_get_userbyid(d.datdba)", sqltypes.String, constant(pgOwner)},
+	{"pg_catalog.pg_encoding_to_char(d.encoding)", sqltypes.String, constant("UTF8")},
+	{"d.datcollate", sqltypes.String, constant("C")},
+	{"d.datctype", sqltypes.String, constant("C")},
+	{"d.daticulocale", sqltypes.String, constant(nil)},
+	{"CASE d.datlocprovider ...", sqltypes.String, constant("libc")},
+	{"pg_catalog.array_to_string(d.datacl, E'\\n')", sqltypes.String, constant(nil)},
+	{"CASE WHEN pg_catalog.has_database_privilege(d.datname, 'CONNECT') ...", sqltypes.String, constant(nil)}, // \l+ Size
+	{"t.spcname", sqltypes.String, constant(nil)},
+	{"pg_catalog.shobj_description(d.oid, 'pg_database')", sqltypes.String, constant(nil)},
+}
+
+// boundItem is one select item bound to its column.
+type boundItem struct {
+	name string
+	col  pgColumn
+}
+
+func columnsOf(items []boundItem) []server.Column {
+	cols := make([]server.Column, len(items))
+	for i, b := range items {
+		cols[i] = server.Column{Name: b.name, Type: b.col.typ}
+	}
+	return cols
+}
+
+// bindItems binds each select item to the first column it matches.
+func bindItems(items []string, cols []pgColumn) ([]boundItem, error) {
+	var out []boundItem
+	for _, it := range items {
+		expr, name := splitAlias(it)
+		found := false
+		for _, c := range cols {
+			if c.matches(expr) {
+				out = append(out, boundItem{name: name, col: c})
+				found = true
+				break
+			}
+		}
+		if !found {
+			return nil, sqlerr.New(pgerrcode.FeatureNotSupported, "catalog query not supported: select item %s", expr)
+		}
+	}
+	return out, nil
+}
+
+// emptyAnswer answers a query of a catalog sessionsql has no objects in:
+// its columns, no rows.
+func emptyAnswer(items []string) pgAnswer {
+	cols := make([]server.Column, len(items))
+	for i, it := range items {
+		_, name := splitAlias(it)
+		cols[i] = server.Column{Name: name, Type: sqltypes.String}
+	}
+	return func(*session) (*server.Result, error) { return finish(&server.Result{Columns: cols}), nil }
+}
+
+// splitAlias returns a select item's expression, white space collapsed,
+// and its result column name: the alias, else what PostgreSQL derives (the
+// last name of a column reference or function, else ?column?).
+func splitAlias(item string) (expr, name string) {
+	expr = strings.Join(strings.Fields(item), " ")
+	if m := aliasRe.FindStringSubmatch(expr); m != nil {
+		return m[1], m[2] + m[3]
+	}
+	name = "?column?"
+	if m := derivedNameRe.FindStringSubmatch(expr); m != nil {
+		name = m[1]
+	}
+	return expr, name
+}
+
+// splitSelect splits a query's first select list into items at top-level
+// commas and returns them with the text after the list's FROM. Quotes,
+// parentheses and E” escapes are respected; ok is false if text does not
+// start with SELECT.
+func splitSelect(text string) (items []string, from string, ok bool) {
+	t := strings.TrimSpace(text)
+	if len(t) < 7 || !strings.EqualFold(t[:6], "SELECT") || !isSpace(t[6]) {
+		return nil, "", false
+	}
+	depth, start := 0, 6
+	for i := 6; i < len(t); i++ {
+		switch c := t[i]; c {
+		case '\'', '"':
+			escapes := c == '\'' && (t[i-1] == 'E' || t[i-1] == 'e') // E'...': \' does not end it
+			for i++; i < len(t) && t[i] != c; i++ {
+				if escapes && t[i] == '\\' {
+					i++
+				}
+			}
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ',':
+			if depth == 0 {
+				items = append(items, t[start:i])
+				start = i + 1
+			}
+		default:
+			if depth == 0 && isSpace(c) && len(t) > i+5 && strings.EqualFold(t[i+1:i+5], "FROM") && isSpace(t[i+5]) {
+				return append(items, t[start:i]), t[i+5:], true
+			}
+		}
+	}
+	return append(items, strings.TrimRight(t[start:], "; \t\r\n")), "", true
+}
+
+func isSpace(c byte) bool { return strings.IndexByte(" \t\r\n\f\v", c) >= 0 }
+
+// pgRelations lists every relation, ordered by name as psql's queries ask.
+func (e *Engine) pgRelations(sess *session) []pgRel {
+	var rels []pgRel
+	add := func(r pgRel) {
+		h := fnv.New32a()
+		h.Write([]byte(r.name))
+		r.oid = 16384 + int64(h.Sum32()%(1<<30))
+		rels = append(rels, r)
+	}
+	fromSchema := func(s *arrow.Schema) []pgAttr {
+		var attrs []pgAttr
+		for _, f := range s.Fields() {
+			attrs = append(attrs, pgAttr{name: f.Name, typ: pgTypeName(f.Type), storage: storageOf(f.Type), notNull: !f.Nullable})
+		}
+		return attrs
+	}
+	for _, src := range e.cat.Sources() {
+		r := pgRel{name: src.Name, kind: "r", desc: "source"}
+		for _, c := range src.Columns {
+			a := pgAttr{name: c.Name, typ: strings.ToLower(c.Type), storage: "x"}
+			if t, err := sqltypes.FromName(c.Type); err == nil {
+				a.typ, a.storage = pgTypeName(t), storageOf(t)
+			}
+			r.cols = append(r.cols, a)
+		}
+		add(r)
+		add(pgRel{name: catalog.RejectsTable(src.Name), kind: "r", desc: "messages of source " + src.Name + " that could not be decoded",
+			cols: fromSchema(rejectsSchema)})
+	}
+	for _, v := range e.cat.Views() {
+		r := pgRel{name: v.Name, kind: "m", viewSQL: v.SQL}
+		if t, ok := e.liveTable(v.Name); ok {
+			r.cols = fromSchema(t.Spec().Schema)
+		} else if st, err := sql.Parse(v.SQL); err == nil {
+			// A view that is not running still shows its columns: plan it again.
+			if cv, ok := st.(*sql.CreateView); ok {
+				if plan, err := e.planView(cv.Name.Name, cv.Query, sess); err == nil {
+					r.cols = fromSchema(plan.table.Schema)
+				}
+			}
+		}
+		add(r)
+		add(pgRel{name: catalog.LateTable(v.Name), kind: "r", desc: "events too late for view " + v.Name,
+			cols: fromSchema(lateSchema)})
+	}
+	slices.SortFunc(rels, func(a, b pgRel) int { return strings.Compare(a.name, b.name) })
+	return rels
+}
+
+// pgTypeName is PostgreSQL's format_type of an engine type.
+func pgTypeName(t arrow.DataType) string {
+	switch sqltypes.OID(t) {
+	case sqltypes.OIDInt8:
+		return "bigint"
+	case sqltypes.OIDFloat8:
+		return "double precision"
+	case sqltypes.OIDText:
+		return "text"
+	case sqltypes.OIDBool:
+		return "boolean"
+	case sqltypes.OIDTimestamp:
+		return "timestamp without time zone"
+	case sqltypes.OIDTimestampTZ:
+		return "timestamp with time zone"
+	}
+	return strings.ToLower(sqltypes.Name(t))
+}
+
+// storageOf is PostgreSQL's attstorage of the type: text is "extended",
+// fixed-width types are "plain".
+func storageOf(t arrow.DataType) string {
+	if sqltypes.OID(t) == sqltypes.OIDText {
+		return "x"
+	}
+	return "p"
+}

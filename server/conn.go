@@ -429,6 +429,12 @@ func (c *conn) readFailed(err error) error {
 	if errors.As(err, &tooLong) {
 		c.sendFatal(fatal(pgerrcode.ProgramLimitExceeded,
 			"message of %d bytes exceeds the limit of %d bytes", tooLong.ActualBodyLen, tooLong.MaxExpectedBodyLen))
+		// The client is still sending the message. Closing with its bytes
+		// unread makes the kernel reset the connection, and the client
+		// may lose the FATAL before reading it: read the rest first (for
+		// a second at most; the client hangs up once it has the FATAL).
+		_ = c.nc.SetReadDeadline(time.Now().Add(time.Second))
+		_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, int64(tooLong.ActualBodyLen)+1))
 	} else {
 		c.sendFatal(fatal(pgerrcode.ProtocolViolation, "invalid frontend message: %v", err))
 	}

@@ -130,6 +130,7 @@ type WindowAggOp struct {
 	seqs    []int64
 
 	open, stateBytes, lateEvents, unmatched, emittedRows, retractions atomic.Int64
+	watermark                                                         atomic.Int64
 }
 
 type heldBatch struct {
@@ -233,6 +234,7 @@ func (op *WindowAggOp) Open(_ context.Context, out Downstream) error {
 		seq.SetLazy(op.spec.Lateness == 0 && op.spec.Emit == EmitSpec{})
 	}
 	op.wm = int64(MinWatermark)
+	op.watermark.Store(op.wm)
 	return nil
 }
 
@@ -507,6 +509,7 @@ func (op *WindowAggOp) write(id windows.ID) {
 func (op *WindowAggOp) Advance(ctx context.Context, wm Watermark) error {
 	if int64(wm) > op.wm {
 		op.wm = int64(wm)
+		op.watermark.Store(op.wm)
 		lat := op.spec.Lateness.Milliseconds()
 		op.asg.Advance(op.wm, lat, op, func(id windows.ID) {
 			op.grow(id)
@@ -684,6 +687,11 @@ func (op *WindowAggOp) StateBytes() int64 { return op.stateBytes.Load() }
 
 // LateEvents counts events that were too late; safe from any goroutine.
 func (op *WindowAggOp) LateEvents() int64 { return op.lateEvents.Load() }
+
+// Watermark returns the event-time watermark the operator has seen, in ms
+// since the Unix epoch (MinWatermark before the first); safe from any
+// goroutine.
+func (op *WindowAggOp) Watermark() Watermark { return Watermark(op.watermark.Load()) }
 
 // UnmatchedEvents counts EVENT_WINDOW events outside every window; safe
 // from any goroutine.

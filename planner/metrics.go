@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sessionsql/sessionsql/exec"
 	"github.com/sessionsql/sessionsql/exec/source"
 )
 
@@ -70,6 +71,10 @@ var (
 		"Last stream sequence the view processed completely.", viewLabels, nil)
 	viewLagDesc = prometheus.NewDesc("sessionsql_view_lag_messages",
 		"Stream sequences between the stream's last message and the view's position.", viewLabels, nil)
+	viewWatermarkDesc = prometheus.NewDesc("sessionsql_view_watermark_seconds",
+		"The view's event-time watermark, seconds since the Unix epoch (absent before its first event).", viewLabels, nil)
+	viewWatermarkLagDesc = prometheus.NewDesc("sessionsql_view_watermark_lag_seconds",
+		"Processing time minus the view's watermark: how far behind real time its windows close.", viewLabels, nil)
 	viewStateDesc = prometheus.NewDesc("sessionsql_view_state",
 		"1 for the view pipeline's current state, 0 for the others.", append(viewLabels, "state"), nil)
 
@@ -78,6 +83,7 @@ var (
 		sourceLastSeqDesc, sourceAckedSeqDesc, sourceLagDesc, sourceStateDesc,
 		viewEventsDesc, viewLateDesc, viewUnmatchedDesc, viewRowsEmittedDesc, viewRowsRetractedDesc,
 		viewOpenWindowsDesc, viewStateBytesDesc, viewPositionDesc, viewLagDesc, viewStateDesc,
+		viewWatermarkDesc, viewWatermarkLagDesc,
 	}
 )
 
@@ -127,6 +133,7 @@ type viewFigures struct {
 	late, unmatched     int64
 	rows, deletes       int64
 	open, stateBytes    int64
+	watermark           exec.Watermark
 }
 
 // figures reads every source's and view's counters. They are atomics or
@@ -152,6 +159,7 @@ func (e *Engine) figures() ([]sourceFigures, []viewFigures) {
 			f.late, f.unmatched = v.wop.LateEvents(), v.wop.UnmatchedEvents()
 			f.rows, f.deletes = v.sinkOp.Rows(), v.sinkOp.Deletes()
 			f.open, f.stateBytes = v.wop.OpenWindows(), v.wop.StateBytes()
+			f.watermark = v.wop.Watermark()
 		}
 		views = append(views, f)
 	}
@@ -204,6 +212,11 @@ func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 		constMetric(ch, viewOpenWindowsDesc, prometheus.GaugeValue, float64(v.open), v.name, v.source)
 		constMetric(ch, viewStateBytesDesc, prometheus.GaugeValue, float64(v.stateBytes), v.name, v.source)
 		constMetric(ch, viewPositionDesc, prometheus.GaugeValue, float64(v.position), v.name, v.source)
+		if v.watermark != exec.MinWatermark {
+			wm := float64(v.watermark) / 1000
+			constMetric(ch, viewWatermarkDesc, prometheus.GaugeValue, wm, v.name, v.source)
+			constMetric(ch, viewWatermarkLagDesc, prometheus.GaugeValue, float64(time.Now().UnixMilli())/1000-wm, v.name, v.source)
+		}
 		if last, ok := lastSeq[v.source]; ok {
 			// As SHOW MATERIALIZED VIEWS: a view created with start =
 			// 'latest' sits one before its first sequence, never behind.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,9 @@ func TestMetricsEndpoint(t *testing.T) {
 		fmt.Sprintf(`sessionsql_source_events_total{source="plays"} %d`, good),
 		fmt.Sprintf(`sessionsql_source_rejects_total{source="plays"} %d`, bad),
 		fmt.Sprintf(`sessionsql_view_events_total{source="plays",view="play_sessions"} %d`, good),
+		// The newest event time minus the source's 5 s bound.
+		fmt.Sprintf(`sessionsql_view_watermark_seconds{source="plays",view="play_sessions"} %s`,
+			strconv.FormatFloat(float64(1_700_000_000_000+(good-1)*1000-5000)/1000, 'g', -1, 64)),
 	}
 	checkFor(t, 10*time.Second, func() error {
 		m := scrape()

@@ -215,7 +215,7 @@ func (v *viewRT) lateWriter(log *slog.Logger) func(ctx context.Context, seqs, ti
 		}
 		rec := b.NewRecordBatch()
 		defer rec.Release()
-		log.Warn("late events", "view", v.def.Name, "count", len(seqs))
+		log.Warn("late events", "count", len(seqs))
 		if v.latePG != nil {
 			if err := v.latePG.Apply(ctx, exec.Changes{Upserts: rec}); err != nil {
 				return fmt.Errorf("write %s: %w", catalog.LateTable(v.def.Name), err)

@@ -31,6 +31,7 @@ type Pipeline struct {
 
 	pos    atomic.Uint64 // last stream sequence fully processed
 	events atomic.Int64  // source rows processed
+	stats  []opStats     // per operator, for EXPLAIN ANALYZE
 	state  atomic.Value  // string: running, failed: ..., stopped
 	done   chan struct{}
 	err    error
@@ -60,7 +61,7 @@ func NewPipeline(name string, ops []Operator, pos uint64, opts PipelineOptions, 
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	p := &Pipeline{name: name, ops: ops, in: make(chan Input, opts.Queue), tick: opts.TickEvery,
+	p := &Pipeline{name: name, ops: ops, stats: make([]opStats, len(ops)), in: make(chan Input, opts.Queue), tick: opts.TickEvery,
 		log: log, now: opts.Now, done: make(chan struct{})}
 	p.pos.Store(pos)
 	p.state.Store("starting")
@@ -146,7 +147,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	for i, op := range p.ops {
 		var out Downstream
 		if i+1 < len(p.ops) {
-			out = p.ops[i+1]
+			out = timedLink{p, i + 1}
 		}
 		if err := op.Open(ctx, out); err != nil {
 			return fmt.Errorf("open %s: %w", op, err)
@@ -181,7 +182,7 @@ func (p *Pipeline) process(ctx context.Context, in Input) error {
 	if err := p.tickAll(ctx); err != nil {
 		return err
 	}
-	if err := p.ops[0].Push(ctx, in.Rec); err != nil {
+	if err := (timedLink{p, 0}).Push(ctx, in.Rec); err != nil {
 		return err
 	}
 	p.events.Add(in.Rec.NumRows())
@@ -193,12 +194,69 @@ func (p *Pipeline) process(ctx context.Context, in Input) error {
 
 func (p *Pipeline) tickAll(ctx context.Context) error {
 	now := p.now()
-	for _, op := range p.ops {
-		if err := op.Tick(ctx, now); err != nil {
+	for i, op := range p.ops {
+		t0 := time.Now()
+		err := op.Tick(ctx, now)
+		p.stats[i].nanos.Add(int64(time.Since(t0)))
+		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// opStats counts what one operator was given and the time spent in it,
+// including its downstream (nanos) and in its downstream alone (below).
+type opStats struct {
+	rows, batches, nanos, below atomic.Int64
+}
+
+// OperatorStats is what EXPLAIN ANALYZE shows of one operator.
+type OperatorStats struct {
+	Rows, Batches int64         // rows and batches pushed into it
+	Time          time.Duration // time spent in it, not in its downstream
+}
+
+// Stats returns each operator's figures, in pipeline order; safe from any
+// goroutine.
+func (p *Pipeline) Stats() []OperatorStats {
+	out := make([]OperatorStats, len(p.ops))
+	for i := range p.stats {
+		s := &p.stats[i]
+		out[i] = OperatorStats{Rows: s.rows.Load(), Batches: s.batches.Load(), Time: time.Duration(s.nanos.Load() - s.below.Load())}
+	}
+	return out
+}
+
+// timedLink is the Downstream of operator to-1 (or the pipeline's entry
+// for to = 0): it times the calls into operator to.
+type timedLink struct {
+	p  *Pipeline
+	to int
+}
+
+func (l timedLink) Push(ctx context.Context, b arrow.RecordBatch) error {
+	t0 := time.Now()
+	err := l.p.ops[l.to].Push(ctx, b)
+	l.account(time.Since(t0))
+	s := &l.p.stats[l.to]
+	s.rows.Add(b.NumRows())
+	s.batches.Add(1)
+	return err
+}
+
+func (l timedLink) Advance(ctx context.Context, wm Watermark) error {
+	t0 := time.Now()
+	err := l.p.ops[l.to].Advance(ctx, wm)
+	l.account(time.Since(t0))
+	return err
+}
+
+func (l timedLink) account(d time.Duration) {
+	l.p.stats[l.to].nanos.Add(int64(d))
+	if l.to > 0 {
+		l.p.stats[l.to-1].below.Add(int64(d))
+	}
 }
 
 // drain releases batches left in the queue after Run stops.

@@ -398,7 +398,14 @@ func (e *Engine) describeRelation(d *sql.Describe) (*server.Result, error) {
 
 func (s *session) explain(ctx context.Context, st *sql.Explain) (*server.Result, error) {
 	var lines []string
+	if st.Analyze != nil {
+		var err error
+		if lines, err = s.e.explainAnalyze(st.Analyze); err != nil {
+			return nil, err
+		}
+	}
 	switch inner := st.Stmt.(type) {
+	case nil:
 	case *sql.CreateView:
 		plan, err := s.e.planView(inner.Name.Name, inner.Query, s)
 		if err != nil {
@@ -436,4 +443,26 @@ func (s *session) explain(ctx context.Context, st *sql.Explain) (*server.Result,
 	}
 	res.Tag = "EXPLAIN"
 	return res, nil
+}
+
+// explainAnalyze is the operator tree of a running view, each operator
+// with the rows and batches pushed into it and the time spent in it (not
+// in the operators after it) since the view started.
+func (e *Engine) explainAnalyze(name *sql.Ident) ([]string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	v, ok := e.views[name.Name]
+	if !ok {
+		if _, inCat := e.cat.View(name.Name); inCat {
+			return nil, sqlerr.At(pgerrcode.ObjectNotInPrerequisiteState, name.Pos, "materialized view %q is not running", name.Name)
+		}
+		return nil, sqlerr.At(pgerrcode.UndefinedTable, name.Pos, "materialized view %q does not exist", name.Name)
+	}
+	lines := exec.Explain(v.ops)
+	stats := v.pipe.Stats()
+	for i, st := range stats {
+		line := &lines[len(stats)-1-i]
+		*line += fmt.Sprintf("  (rows=%d batches=%d time=%s)", st.Rows, st.Batches, st.Time.Round(time.Microsecond))
+	}
+	return append(lines, fmt.Sprintf("Source %s: %d events, state %s, position %d", v.def.Source, v.pipe.Events(), v.pipe.State(), v.pipe.Position())), nil
 }

@@ -149,6 +149,21 @@ func (p *parser) createView(top bool) (*CreateView, error) {
 // MATERIALIZED VIEW.
 func (p *parser) explain() (*Explain, error) {
 	t := p.peek()
+	if t.is("analyze") {
+		p.next()
+		if n := p.peek(); n.is("select") || n.is("with") || n.is("create") || n.isOp("(") {
+			return nil, sqlerr.At(pgerrcode.FeatureNotSupported, p.runePos(n), "EXPLAIN ANALYZE of a statement is not supported").
+				WithHint("EXPLAIN ANALYZE name shows a running materialized view's operators with their rows and time")
+		}
+		name, err := p.ident()
+		if err != nil {
+			return nil, withHint(err, "write EXPLAIN ANALYZE <materialized view>")
+		}
+		if err := p.expectEnd(); err != nil {
+			return nil, err
+		}
+		return &Explain{Analyze: &name}, nil
+	}
 	if t.is("select") || t.is("with") || t.isOp("(") || (t.is("create") && p.peekAt(1).is("materialized")) {
 		st, err := p.statement(false)
 		if err != nil {

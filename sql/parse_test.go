@@ -112,6 +112,9 @@ func ours(st Statement) string {
 	case *CreateView:
 		return s.Name.Name + fmt.Sprint(s.IfNotExists) + query(s.Query)
 	case *Explain:
+		if s.Analyze != nil {
+			return "EXPLAIN ANALYZE " + s.Analyze.Name
+		}
 		return "EXPLAIN " + ours(s.Stmt)
 	case *Insert:
 		params := map[int]int{}
@@ -214,6 +217,10 @@ func detail(st Statement) string {
 	case *Select:
 		detailQuery(&b, s.Query)
 	case *Explain:
+		if s.Analyze != nil {
+			ident("view", *s.Analyze)
+			break
+		}
 		b.WriteString(detail(s.Stmt))
 	case *Insert:
 		fmt.Fprintf(&b, "tidb @%d: %q\n", s.Offset, insertTextOf(s))

@@ -57,6 +57,9 @@ func Format(st Statement) string {
 	case *Describe:
 		return "DESCRIBE " + formatIdent(s.Name.Name)
 	case *Explain:
+		if s.Analyze != nil {
+			return "EXPLAIN ANALYZE " + formatIdent(s.Analyze.Name)
+		}
 		return "EXPLAIN " + Format(s.Stmt)
 	case *Txn:
 		switch s.Kind {

@@ -191,9 +191,11 @@ type Describe struct {
 	Name Ident
 }
 
-// Explain is EXPLAIN stmt, where stmt is a Select or a CreateView.
+// Explain is EXPLAIN stmt, where stmt is a Select or a CreateView, or
+// EXPLAIN ANALYZE name of a running materialized view (then Stmt is nil).
 type Explain struct {
-	Stmt Statement
+	Stmt    Statement
+	Analyze *Ident // EXPLAIN ANALYZE's view; nil for a plain EXPLAIN
 }
 
 // Insert is INSERT INTO source [(columns)] VALUES (...), (...).

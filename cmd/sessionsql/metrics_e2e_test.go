@@ -68,6 +68,62 @@ func TestMetricsEndpoint(t *testing.T) {
 	})
 }
 
+// TestExplainAnalyze: EXPLAIN ANALYZE of a running view shows each
+// operator with the rows that reached it.
+func TestExplainAnalyze(t *testing.T) {
+	ts := startServe(t, t.TempDir(), "")
+	conn := ts.connect(t)
+	ctx := context.Background()
+	mustExec(t, conn, createPlays)
+	mustExec(t, conn, createSessions)
+	var payloads [][]byte
+	const plays, heartbeats = 2000, 500
+	for i := range plays + heartbeats {
+		u := int64(i % 40)
+		typ := "play"
+		if i >= plays {
+			typ = "heartbeat"
+		}
+		payloads = append(payloads, event{user: &u, typ: typ, title: 1, ts: 1_700_000_000_000 + int64(i)*1000}.json())
+	}
+	if err := source.Publish(ctx, ts.jetstream(t), "plays.web", payloads); err != nil {
+		t.Fatal(err)
+	}
+	waitPosition(t, conn, "play_sessions", plays+heartbeats)
+	rows, err := conn.Query(ctx, "EXPLAIN ANALYZE play_sessions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, line)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(plan, "\n")
+	t.Logf("\n%s", text)
+	// Every event reaches the watermark and the filter; the heartbeats
+	// stop there.
+	for _, want := range []string{
+		fmt.Sprintf("Watermark ts - 5s  (rows=%d ", plays+heartbeats),
+		fmt.Sprintf("Filter (event_type <> 'heartbeat')  (rows=%d ", plays+heartbeats),
+		fmt.Sprintf("keys=[user_id] aggs=[count(*), sum(bytes), min(title_id), avg(bytes)] emit=final  (rows=%d ", plays),
+		"Source plays: 2500 events",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("EXPLAIN ANALYZE lacks %q:\n%s", want, text)
+		}
+	}
+	if _, err := conn.Exec(ctx, "EXPLAIN ANALYZE nosuch"); err == nil || !strings.Contains(err.Error(), "42P01") {
+		t.Errorf("EXPLAIN ANALYZE of a missing view: %v", err)
+	}
+}
+
 // grep returns the lines of s that contain sub.
 func grep(s, sub string) string {
 	var out []string

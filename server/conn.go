@@ -86,11 +86,20 @@ type stmt struct {
 }
 
 // params returns the OIDs of the statement's parameters.
+// params returns the parameter types a Describe reports: the ones the
+// client declared in Parse, as PostgreSQL does (pgjdbc refuses to see a
+// declared varchar come back as text), and the engine's for the others.
 func (s *stmt) params() []uint32 {
 	if s.prep == nil {
 		return nil
 	}
-	return s.prep.Params
+	oids := slices.Clone(s.prep.Params)
+	for i := range oids {
+		if i < len(s.declared) && s.declared[i] != 0 {
+			oids[i] = s.declared[i]
+		}
+	}
+	return oids
 }
 
 // columns returns the statement's result columns (nil: no rows).

@@ -465,7 +465,7 @@ func (e *Engine) pgRelations(sess *session) []pgRel {
 	fromSchema := func(s *arrow.Schema) []pgAttr {
 		var attrs []pgAttr
 		for _, f := range s.Fields() {
-			attrs = append(attrs, pgAttr{name: f.Name, typ: pgTypeName(f.Type), storage: storageOf(f.Type), notNull: !f.Nullable})
+			attrs = append(attrs, pgAttr{name: f.Name, typ: sqltypes.FormatType(sqltypes.OID(f.Type)), storage: storageOf(f.Type), notNull: !f.Nullable})
 		}
 		return attrs
 	}
@@ -474,7 +474,7 @@ func (e *Engine) pgRelations(sess *session) []pgRel {
 		for _, c := range src.Columns {
 			a := pgAttr{name: c.Name, typ: strings.ToLower(c.Type), storage: "x"}
 			if t, err := sqltypes.FromName(c.Type); err == nil {
-				a.typ, a.storage = pgTypeName(t), storageOf(t)
+				a.typ, a.storage = sqltypes.FormatType(sqltypes.OID(t)), storageOf(t)
 			}
 			r.cols = append(r.cols, a)
 		}
@@ -500,25 +500,6 @@ func (e *Engine) pgRelations(sess *session) []pgRel {
 	}
 	slices.SortFunc(rels, func(a, b pgRel) int { return strings.Compare(a.name, b.name) })
 	return rels
-}
-
-// pgTypeName is PostgreSQL's format_type of an engine type.
-func pgTypeName(t arrow.DataType) string {
-	switch sqltypes.OID(t) {
-	case sqltypes.OIDInt8:
-		return "bigint"
-	case sqltypes.OIDFloat8:
-		return "double precision"
-	case sqltypes.OIDText:
-		return "text"
-	case sqltypes.OIDBool:
-		return "boolean"
-	case sqltypes.OIDTimestamp:
-		return "timestamp without time zone"
-	case sqltypes.OIDTimestampTZ:
-		return "timestamp with time zone"
-	}
-	return strings.ToLower(sqltypes.Name(t))
 }
 
 // storageOf is PostgreSQL's attstorage of the type: text is "extended",

@@ -51,33 +51,6 @@ func binarySize(oid uint32) int {
 	return 0
 }
 
-// typeName is the name PostgreSQL uses for oid in error messages.
-func typeName(oid uint32) string {
-	switch oid {
-	case sqltypes.OIDInt2:
-		return "smallint"
-	case sqltypes.OIDInt4:
-		return "integer"
-	case sqltypes.OIDInt8:
-		return "bigint"
-	case sqltypes.OIDFloat4:
-		return "real"
-	case sqltypes.OIDFloat8:
-		return "double precision"
-	case sqltypes.OIDNumeric:
-		return "numeric"
-	case sqltypes.OIDBool:
-		return "boolean"
-	case sqltypes.OIDTimestamp:
-		return "timestamp without time zone"
-	case sqltypes.OIDTimestampTZ:
-		return "timestamp with time zone"
-	case sqltypes.OIDDate:
-		return "date"
-	}
-	return fmt.Sprintf("oid %d", oid)
-}
-
 // columnOIDs returns the type OID of each column.
 func columnOIDs(cols []Column) []uint32 {
 	oids := make([]uint32, len(cols))
@@ -150,7 +123,7 @@ func (e *encoder) appendValue(buf []byte, oid uint32, format int16, v any) ([]by
 	if format == formatBinary {
 		out, err := e.m.Encode(oid, pgtype.BinaryFormatCode, v, buf)
 		if err != nil {
-			return nil, fmt.Errorf("encode %T as binary %s: %w", v, typeName(oid), err)
+			return nil, fmt.Errorf("encode %T as binary %s: %w", v, sqltypes.FormatType(oid), err)
 		}
 		return out, nil
 	}
@@ -178,7 +151,7 @@ func (e *encoder) appendValue(buf []byte, oid uint32, format int16, v any) ([]by
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("engine returned a value of unsupported type %T for a %s column", v, typeName(oid))
+	return nil, fmt.Errorf("engine returned a value of unsupported type %T for a %s column", v, sqltypes.FormatType(oid))
 }
 
 // appendTimestampTZ prints t as PostgreSQL does with TimeZone UTC:
@@ -252,7 +225,7 @@ func (e *encoder) decodeParam(n int, oid uint32, format int16, src []byte) (any,
 	bad := func(error) error {
 		if format == formatText {
 			return sqlerr.New(pgerrcode.InvalidTextRepresentation,
-				"invalid input syntax for type %s: %q", typeName(oid), string(src))
+				"invalid input syntax for type %s: %q", sqltypes.FormatType(oid), string(src))
 		}
 		return sqlerr.New(pgerrcode.InvalidBinaryRepresentation,
 			"incorrect binary data format in bind parameter %d", n)

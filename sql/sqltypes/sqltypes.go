@@ -119,6 +119,37 @@ func OID(t arrow.DataType) uint32 {
 	return OIDUnknown
 }
 
+// FormatType is PostgreSQL's name of the type oid, as format_type and its
+// error messages print it ("double precision", "timestamp with time
+// zone"); "oid N" for a type this package does not know.
+func FormatType(oid uint32) string {
+	switch oid {
+	case OIDInt2:
+		return "smallint"
+	case OIDInt4:
+		return "integer"
+	case OIDInt8:
+		return "bigint"
+	case OIDFloat4:
+		return "real"
+	case OIDFloat8:
+		return "double precision"
+	case OIDNumeric:
+		return "numeric"
+	case OIDText:
+		return "text"
+	case OIDBool:
+		return "boolean"
+	case OIDTimestamp:
+		return "timestamp without time zone"
+	case OIDTimestampTZ:
+		return "timestamp with time zone"
+	case OIDDate:
+		return "date"
+	}
+	return fmt.Sprintf("oid %d", oid)
+}
+
 // FromOID returns the engine type that holds values of the PostgreSQL
 // type oid (a parameter type a client declared); ok is false for OIDs the
 // engine does not read, including 0 (unspecified).

@@ -57,3 +57,18 @@ func TestOIDs(t *testing.T) {
 		t.Errorf("OID(Null) = %d", OID(Null))
 	}
 }
+
+// TestFormatType: every engine type has PostgreSQL's format_type name.
+func TestFormatType(t *testing.T) {
+	for typ, want := range map[arrow.DataType]string{
+		Int64: "bigint", Float64: "double precision", String: "text", Bool: "boolean",
+		Timestamp: "timestamp without time zone", TimestampTZ: "timestamp with time zone",
+	} {
+		if got := FormatType(OID(typ)); got != want {
+			t.Errorf("FormatType(OID(%s)) = %q, want %q", typ, got, want)
+		}
+	}
+	if got := FormatType(99999); got != "oid 99999" {
+		t.Errorf("FormatType of an unknown oid = %q", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -377,4 +378,83 @@ func TestRestartDropsStalePartialRows(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestMergeRetractsInPostgres: two sessions of a user each have a row in
+// PostgreSQL (the first final: the watermark passed it; the second
+// partial, from EMIT EARLY EVERY 2 EVENTS); late events within the allowed
+// lateness bridge them, and the absorbed session's row is deleted in the
+// same batch that updates the survivor, in PostgreSQL and in the live
+// table. The final row then replaces the partial one.
+func TestMergeRetractsInPostgres(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ts := startServe(t, t.TempDir(), dsn)
+	conn := ts.connect(t)
+	ctx := context.Background()
+	mustExec(t, conn, createActs)
+	mustExec(t, conn, `CREATE MATERIALIZED VIEW merged AS
+	  SELECT user_id, WINDOW_START() AS ws, COUNT(*) AS n
+	  FROM acts GROUP BY user_id, SESSION(ts, INTERVAL '10' MINUTE)
+	  EMIT EARLY EVERY 2 EVENTS ALLOWED LATENESS INTERVAL '1' HOUR`)
+	pg, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(ctx)
+	js := ts.jetstream(t)
+	base := time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC)
+	publish := func(minutes ...int) {
+		t.Helper()
+		var payloads [][]byte
+		for _, m := range minutes {
+			payloads = append(payloads, act{user: ptr(7), typ: str("play"), ts: base.Add(time.Duration(m) * time.Minute).UnixMilli()}.json())
+		}
+		if err := source.Publish(ctx, js, "acts.web", payloads); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rowsIn := func(q func(context.Context, string, ...any) (pgx.Rows, error)) string {
+		rows, err := q(ctx, `SELECT user_id, ws, n, is_final FROM merged WHERE user_id = 7 ORDER BY ws`)
+		if err != nil {
+			return err.Error()
+		}
+		var out []string
+		for rows.Next() {
+			var user, n int64
+			var ws time.Time
+			var final bool
+			if err := rows.Scan(&user, &ws, &n, &final); err != nil {
+				return err.Error()
+			}
+			out = append(out, fmt.Sprintf("%d@%s n=%d final=%t", user, ws.UTC().Format("15:04"), n, final))
+		}
+		rows.Close()
+		return strings.Join(out, ", ")
+	}
+	expect := func(want string) {
+		t.Helper()
+		checkFor(t, 30*time.Second, func() error {
+			if got := rowsIn(pg.Query); got != want {
+				return fmt.Errorf("PostgreSQL: %q, want %q", got, want)
+			}
+			if got := rowsIn(conn.Query); got != want {
+				return fmt.Errorf("live table: %q, want %q", got, want)
+			}
+			return nil
+		})
+	}
+	// Two sessions 30 minutes apart, two events each. The watermark
+	// (10:35 - 5 s) has passed the first one's end (10:15): final.
+	publish(0, 5, 30, 35)
+	expect("7@10:00 n=2 final=true, 7@10:30 n=2 final=false")
+	// 10:15 and 10:22, late but within the hour, bridge them: 10:05 + 10
+	// min reaches 10:15, 10:22 + 10 min reaches 10:30. One session, whose
+	// end (10:45) the watermark has not passed; the one at 10:30 is gone.
+	publish(15, 22)
+	expect("7@10:00 n=6 final=false")
+	// A far-ahead event of another user closes it.
+	if err := source.Publish(ctx, js, "acts.web", [][]byte{act{user: ptr(8), typ: str("play"), ts: base.Add(24 * time.Hour).UnixMilli()}.json()}); err != nil {
+		t.Fatal(err)
+	}
+	expect("7@10:00 n=6 final=true")
 }

@@ -17,6 +17,24 @@ import (
 const createActs = `CREATE SOURCE acts (user_id BIGINT, device VARCHAR, event_type VARCHAR, title_id BIGINT, bytes BIGINT, gap_ms BIGINT, ts TIMESTAMP,
   WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) WITH (stream = 'ACTS', subjects = 'acts.>', format = 'json')`
 
+// startActsView starts a server over dir with the PostgreSQL sink, creates
+// the acts source and the view viewSQL, and returns the server, a wire
+// connection and a direct connection to the sink database.
+func startActsView(t *testing.T, dir, viewSQL string) (*testServer, *pgx.Conn, *pgx.Conn) {
+	t.Helper()
+	dsn := pgtest.DSN(t)
+	ts := startServe(t, dir, dsn)
+	conn := ts.connect(t)
+	mustExec(t, conn, createActs)
+	mustExec(t, conn, viewSQL)
+	pg, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Close(context.Background()) })
+	return ts, conn, pg
+}
+
 // TestWindowKindsMatchPostgresOracle is the differential test of every
 // window kind: a seeded workload of 100,000 events over 1,000 users (one
 // of them NULL), arriving out of order within the watermark bound, with
@@ -111,20 +129,11 @@ func TestWindowKindsMatchPostgresOracle(t *testing.T) {
 // false) carrying each round's count; when the watermark passes its end
 // the final row replaces it: one row for the window, final, with the total.
 func TestEarlyFiringEndToEnd(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	ts := startServe(t, t.TempDir(), dsn)
-	conn := ts.connect(t)
-	ctx := context.Background()
-	mustExec(t, conn, createActs)
-	mustExec(t, conn, `CREATE MATERIALIZED VIEW early_sessions AS
+	ts, _, pg := startActsView(t, t.TempDir(), `CREATE MATERIALIZED VIEW early_sessions AS
 	  SELECT user_id, WINDOW_START() AS ws, WINDOW_END() AS we, COUNT(*) AS n
 	  FROM acts GROUP BY user_id, SESSION(ts, INTERVAL '30' MINUTE)
 	  EMIT EARLY EVERY INTERVAL '1' SECOND`)
-	pg, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close(ctx)
+	ctx := context.Background()
 	js := ts.jetstream(t)
 
 	type row struct {
@@ -208,20 +217,11 @@ func TestEarlyFiringEndToEnd(t *testing.T) {
 // view's _late table (over the wire and in PostgreSQL) and changes
 // nothing.
 func TestLatenessEndToEnd(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	ts := startServe(t, t.TempDir(), dsn)
-	conn := ts.connect(t)
-	ctx := context.Background()
-	mustExec(t, conn, createActs)
-	mustExec(t, conn, `CREATE MATERIALIZED VIEW late_sessions AS
+	ts, conn, pg := startActsView(t, t.TempDir(), `CREATE MATERIALIZED VIEW late_sessions AS
 	  SELECT user_id, WINDOW_START() AS ws, WINDOW_END() AS we, COUNT(*) AS n
 	  FROM acts GROUP BY user_id, SESSION(ts, INTERVAL '10' SECOND)
 	  ALLOWED LATENESS INTERVAL '1' MINUTE`)
-	pg, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close(ctx)
+	ctx := context.Background()
 	js := ts.jetstream(t)
 
 	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -387,20 +387,11 @@ func TestRestartDropsStalePartialRows(t *testing.T) {
 // same batch that updates the survivor, in PostgreSQL and in the live
 // table. The final row then replaces the partial one.
 func TestMergeRetractsInPostgres(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	ts := startServe(t, t.TempDir(), dsn)
-	conn := ts.connect(t)
-	ctx := context.Background()
-	mustExec(t, conn, createActs)
-	mustExec(t, conn, `CREATE MATERIALIZED VIEW merged AS
+	ts, conn, pg := startActsView(t, t.TempDir(), `CREATE MATERIALIZED VIEW merged AS
 	  SELECT user_id, WINDOW_START() AS ws, COUNT(*) AS n
 	  FROM acts GROUP BY user_id, SESSION(ts, INTERVAL '10' MINUTE)
 	  EMIT EARLY EVERY 2 EVENTS ALLOWED LATENESS INTERVAL '1' HOUR`)
-	pg, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close(ctx)
+	ctx := context.Background()
 	js := ts.jetstream(t)
 	base := time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC)
 	publish := func(minutes ...int) {

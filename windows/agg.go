@@ -13,6 +13,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/sessionsql/sessionsql/windows/snap"
 )
 
 // AggKind names an aggregate function.
@@ -91,6 +93,15 @@ type Accumulator interface {
 	// the fixed per-slot arrays by their length, plus variable state such
 	// as DISTINCT sets and strings.
 	StateBytes() int64
+	// Save appends the state of slots [0, slots) to w; slots beyond what
+	// the accumulator has grown to are saved as empty.
+	Save(w *snap.Writer, slots int)
+	// Load restores state written by Save into an accumulator fresh from
+	// NewAccumulator with the same kind and input type. Corrupt input
+	// returns an error (never a panic), and a failed Load leaves the
+	// accumulator as it was. Load reads only its own state: the caller
+	// checks the end of the input (snap.Reader.Done).
+	Load(r *snap.Reader) error
 }
 
 // NewAccumulator returns the accumulator of kind over an input of type in
@@ -110,9 +121,9 @@ func NewAccumulator(kind AggKind, in arrow.DataType) (Accumulator, error) {
 	case Avg:
 		switch in.ID() {
 		case arrow.INT64:
-			return &avgAcc[int64]{}, nil
+			return &avgAcc[int64]{in: in}, nil
 		case arrow.FLOAT64:
-			return &avgAcc[float64]{}, nil
+			return &avgAcc[float64]{in: in}, nil
 		}
 	case Min, Max:
 		switch in.ID() {
@@ -126,9 +137,9 @@ func NewAccumulator(kind AggKind, in arrow.DataType) (Accumulator, error) {
 	case CountDistinct:
 		switch in.ID() {
 		case arrow.INT64, arrow.TIMESTAMP, arrow.BOOL, arrow.FLOAT64:
-			return &distinctAcc[int64]{}, nil
+			return &distinctAcc[int64]{in: in}, nil
 		case arrow.STRING:
-			return &distinctAcc[string]{}, nil
+			return &distinctAcc[string]{in: in}, nil
 		}
 	case FirstValue, LastValue:
 		switch in.ID() {
@@ -441,6 +452,7 @@ func emitValues[T value](mem memory.Allocator, typ arrow.DataType, vals []T, has
 // avgAcc is AVG: a sum in the input's type (exact for integers) and a
 // count; the result is DOUBLE PRECISION.
 type avgAcc[T int64 | float64] struct {
+	in  arrow.DataType // the input type, which names the state in checkpoints
 	sum []T
 	n   []int64
 }
@@ -735,6 +747,7 @@ func (s *dset[K]) len() int {
 // held as int64 keys (floats by their bits, after folding -0 into +0 and
 // every NaN into one), strings as strings.
 type distinctAcc[K int64 | string] struct {
+	in      arrow.DataType // the input type: FLOAT64 keys are checkpointed as floats
 	sets    []dset[K]
 	bytes   int64 // the sets' storage and strings, as setBytes counts them
 	scratch []K
@@ -901,4 +914,441 @@ func (a *distinctAcc[K]) Emit(mem memory.Allocator, ids []ID) arrow.Array {
 func (a *distinctAcc[K]) Type() arrow.DataType { return arrow.PrimitiveTypes.Int64 }
 func (a *distinctAcc[K]) StateBytes() int64 {
 	return sizeOf[dset[K]]()*int64(len(a.sets)) + a.bytes
+}
+
+// Checkpoints.
+//
+// An accumulator's state starts with a section naming its kind and, where
+// the state depends on it, its input type; then come its slots, m of them,
+// m = min(slots, the slots it has grown to). Slots from m on are empty, and
+// after Load they grow on demand as in a fresh accumulator.
+//
+// Counts are varints. A slot whose aggregate is NULL (has false, or an AVG
+// count of 0) takes one bit of a bitmap and nothing else: the accumulators
+// keep its value zero, so there is nothing more to save. Floats are saved
+// as their bits, so -0 and NaN payloads come back as they were held;
+// strings as a length and their bytes.
+//
+// Load reads into fresh arrays and installs them only once all of it has
+// been read and checked, so a failed Load leaves the accumulator as it was.
+// Every count is checked against the bytes left (snap.Reader.Len, Bools)
+// before it sizes an allocation, so corrupt input costs at most the fixed
+// per-slot arrays of the slots it could describe (a slot takes at least a
+// bit), plus its own size.
+
+// snapSection names an accumulator's state in a checkpoint.
+func snapSection(kind AggKind, in arrow.DataType) string {
+	if kind == CountStar || kind == Count || in == nil {
+		return "agg " + kind.String()
+	}
+	return "agg " + kind.String() + " " + in.String()
+}
+
+// savedSlots is how many slots Save writes: those asked for, but none past
+// the ones the accumulator has grown to.
+func savedSlots(grown, slots int) int { return max(0, min(grown, slots)) }
+
+func (a *countAcc) kind() AggKind {
+	if a.star {
+		return CountStar
+	}
+	return Count
+}
+
+func (a *countAcc) Save(w *snap.Writer, slots int) {
+	w.Section(snapSection(a.kind(), nil))
+	w.Ints(a.n[:savedSlots(len(a.n), slots)])
+}
+
+func (a *countAcc) Load(r *snap.Reader) error {
+	if err := r.Section(snapSection(a.kind(), nil)); err != nil {
+		return err
+	}
+	n := r.Ints()
+	if err := checkCounts(r, n); err != nil {
+		return err
+	}
+	a.n = n
+	return nil
+}
+
+// checkCounts fails r if a count is negative.
+func checkCounts(r *snap.Reader, n []int64) error {
+	for id, c := range n {
+		if c < 0 {
+			return r.Failf("slot %d: count %d", id, c)
+		}
+	}
+	return r.Err()
+}
+
+func (a *sumAcc[T]) Save(w *snap.Writer, slots int) {
+	m := savedSlots(len(a.sum), slots)
+	w.Section(snapSection(Sum, a.typ))
+	w.Bools(a.has[:m])
+	saveValues(w, a.sum[:m], a.has[:m])
+}
+
+func (a *sumAcc[T]) Load(r *snap.Reader) error {
+	if err := r.Section(snapSection(Sum, a.typ)); err != nil {
+		return err
+	}
+	has := r.Bools()
+	sum := make([]T, len(has))
+	loadNumbers(r, sum, has)
+	if r.Err() != nil {
+		return r.Err()
+	}
+	a.sum, a.has = sum, has
+	return nil
+}
+
+// saveValues writes vals[id] for every id with has[id].
+func saveValues[T value](w *snap.Writer, vals []T, has []bool) {
+	switch v := any(vals).(type) {
+	case []int64:
+		for id, h := range has {
+			if h {
+				w.Int(v[id])
+			}
+		}
+	case []float64:
+		for id, h := range has {
+			if h {
+				w.Float(v[id])
+			}
+		}
+	case []string:
+		for id, h := range has {
+			if h {
+				w.String(v[id])
+			}
+		}
+	}
+}
+
+// loadNumbers reads what saveValues wrote into vals, which is zero and as
+// long as has.
+func loadNumbers[T int64 | float64](r *snap.Reader, vals []T, has []bool) {
+	switch v := any(vals).(type) {
+	case []int64:
+		for id, h := range has {
+			if h {
+				v[id] = r.Int()
+			}
+		}
+	case []float64:
+		for id, h := range has {
+			if h {
+				v[id] = r.Float()
+			}
+		}
+	}
+}
+
+func (a *avgAcc[T]) Save(w *snap.Writer, slots int) {
+	m := savedSlots(len(a.n), slots)
+	w.Section(snapSection(Avg, a.in))
+	n := a.n[:m]
+	w.Ints(n)
+	switch s := any(a.sum[:m]).(type) {
+	case []int64:
+		for id, c := range n {
+			if c != 0 {
+				w.Int(s[id])
+			}
+		}
+	case []float64:
+		for id, c := range n {
+			if c != 0 {
+				w.Float(s[id])
+			}
+		}
+	}
+}
+
+func (a *avgAcc[T]) Load(r *snap.Reader) error {
+	if err := r.Section(snapSection(Avg, a.in)); err != nil {
+		return err
+	}
+	n := r.Ints()
+	if err := checkCounts(r, n); err != nil {
+		return err
+	}
+	sum := make([]T, len(n))
+	switch s := any(sum).(type) {
+	case []int64:
+		for id, c := range n {
+			if c != 0 {
+				s[id] = r.Int()
+			}
+		}
+	case []float64:
+		for id, c := range n {
+			if c != 0 {
+				s[id] = r.Float()
+			}
+		}
+	}
+	if r.Err() != nil {
+		return r.Err()
+	}
+	a.sum, a.n = sum, n
+	return nil
+}
+
+func (c *cells[T]) save(w *snap.Writer, m int) {
+	w.Bools(c.has[:m])
+	saveValues(w, c.v[:m], c.has[:m])
+}
+
+// loadCells reads what cells.save wrote. Each string gets a buffer of its
+// own, as set would have given it; typ is the input type, and a BOOLEAN
+// value must be 0 or 1.
+func loadCells[T value](r *snap.Reader, typ arrow.DataType) cells[T] {
+	var c cells[T]
+	c.has = r.Bools()
+	c.v = make([]T, len(c.has))
+	switch v := any(c.v).(type) {
+	case []int64:
+		loadNumbers(r, v, c.has)
+		if typ.ID() != arrow.BOOL {
+			break
+		}
+		for id, x := range v {
+			if x != 0 && x != 1 {
+				r.Failf("slot %d: boolean held as %d", id, x)
+				break
+			}
+		}
+	case []float64:
+		loadNumbers(r, v, c.has)
+	case []string:
+		c.own = make([][]byte, len(c.has))
+		for id, h := range c.has {
+			if !h || r.Err() != nil {
+				continue
+			}
+			if b := r.Blob(); len(b) > 0 {
+				c.own[id] = b
+				c.ownBytes += int64(cap(b))
+				v[id] = unsafe.String(unsafe.SliceData(b), len(b))
+			}
+		}
+	}
+	return c
+}
+
+func (a *extremeAcc[T]) kind() AggKind {
+	if a.max {
+		return Max
+	}
+	return Min
+}
+
+func (a *extremeAcc[T]) Save(w *snap.Writer, slots int) {
+	w.Section(snapSection(a.kind(), a.typ))
+	a.c.save(w, savedSlots(len(a.c.v), slots))
+}
+
+func (a *extremeAcc[T]) Load(r *snap.Reader) error {
+	if err := r.Section(snapSection(a.kind(), a.typ)); err != nil {
+		return err
+	}
+	c := loadCells[T](r, a.typ)
+	if r.Err() != nil {
+		return r.Err()
+	}
+	a.c = c
+	return nil
+}
+
+// Save writes the cells, then the time and seq of each non-NULL slot.
+func (a *firstLastAcc[T]) Save(w *snap.Writer, slots int) {
+	m := savedSlots(len(a.time), slots)
+	w.Section(snapSection(a.kind(), a.typ))
+	a.c.save(w, m)
+	for id, h := range a.c.has[:m] {
+		if h {
+			w.Int(a.time[id])
+			w.Int(a.seq[id])
+		}
+	}
+}
+
+func (a *firstLastAcc[T]) Load(r *snap.Reader) error {
+	if err := r.Section(snapSection(a.kind(), a.typ)); err != nil {
+		return err
+	}
+	c := loadCells[T](r, a.typ)
+	time, seq := make([]int64, len(c.has)), make([]int64, len(c.has))
+	for id, h := range c.has {
+		if h {
+			time[id], seq[id] = r.Int(), r.Int()
+		}
+	}
+	if r.Err() != nil {
+		return r.Err()
+	}
+	a.c, a.time, a.seq = c, time, seq
+	return nil
+}
+
+// keyKind says how int64 keys are checkpointed and checked: float keys
+// (see floatKey) as floats, since as varints they would take 9 or 10
+// bytes; boolean keys must be 0 or 1.
+type keyKind struct{ floats, bools bool }
+
+func (a *distinctAcc[K]) keyKind() keyKind {
+	if a.in == nil {
+		return keyKind{}
+	}
+	return keyKind{floats: a.in.ID() == arrow.FLOAT64, bools: a.in.ID() == arrow.BOOL}
+}
+
+// Save writes each slot's set as its size and its keys: small sets in the
+// order they hold them, large ones sorted, so that the same state always
+// saves to the same bytes. A set of strings is the concatenation of its
+// keys, then their lengths.
+func (a *distinctAcc[K]) Save(w *snap.Writer, slots int) {
+	m := savedSlots(len(a.sets), slots)
+	w.Section(snapSection(CountDistinct, a.in))
+	w.Uint(uint64(m))
+	floats := a.keyKind().floats
+	var sorted []K
+	var concat []byte
+	for id := range a.sets[:m] {
+		s := &a.sets[id]
+		keys := s.small
+		if s.big != nil {
+			sorted = slices.AppendSeq(sorted[:0], maps.Keys(s.big))
+			slices.Sort(sorted)
+			keys = sorted
+		}
+		w.Uint(uint64(len(keys)))
+		if len(keys) == 0 {
+			continue
+		}
+		switch ks := any(keys).(type) {
+		case []int64:
+			if floats {
+				for _, k := range ks {
+					w.Float(math.Float64frombits(uint64(k)))
+				}
+				break
+			}
+			for _, k := range ks {
+				w.Int(k)
+			}
+		case []string:
+			concat = concat[:0]
+			for _, k := range ks {
+				concat = append(concat, k...)
+			}
+			w.Blob(concat)
+			for _, k := range ks {
+				w.Uint(uint64(len(k)))
+			}
+		}
+	}
+}
+
+// Load rebuilds each set as add would have left it: up to smallSet keys in
+// a slice (of exactly their number), more in a map. Keys must be distinct,
+// float keys as floatKey makes them and boolean keys 0 or 1. The strings
+// of one set share one buffer, which is never written to, as Copy shares
+// strings between sets.
+func (a *distinctAcc[K]) Load(r *snap.Reader) error {
+	if err := r.Section(snapSection(CountDistinct, a.in)); err != nil {
+		return err
+	}
+	kk := a.keyKind()
+	minKeyBytes := 1
+	if kk.floats {
+		minKeyBytes = 8
+	}
+	sets := make([]dset[K], r.Len(1))
+	var bytes int64
+	var scratch []K
+	for id := range sets {
+		n := r.Len(minKeyBytes)
+		if r.Err() != nil {
+			break
+		}
+		if n == 0 {
+			continue
+		}
+		var keys []K
+		if n <= smallSet {
+			keys = make([]K, n)
+		} else {
+			keys = resize(&scratch, n)
+		}
+		if err := loadKeys(r, keys, kk); err != nil {
+			return err
+		}
+		s := &sets[id]
+		if n <= smallSet {
+			for i := 1; i < n; i++ {
+				if slices.Contains(keys[:i], keys[i]) {
+					return r.Failf("slot %d: %v twice in a distinct set", id, keys[i])
+				}
+			}
+			s.small = keys
+		} else {
+			s.big = make(map[K]struct{}, n)
+			for _, k := range keys {
+				s.big[k] = struct{}{}
+			}
+			if len(s.big) != n {
+				return r.Failf("slot %d: %d keys of a distinct set are %d distinct ones", id, n, len(s.big))
+			}
+		}
+		bytes += a.setBytes(s)
+	}
+	if r.Err() != nil {
+		return r.Err()
+	}
+	a.sets, a.bytes = sets, bytes
+	return nil
+}
+
+// loadKeys reads len(keys) keys of one set into keys.
+func loadKeys[K int64 | string](r *snap.Reader, keys []K, kk keyKind) error {
+	switch ks := any(keys).(type) {
+	case []int64:
+		for i := range ks {
+			var k int64
+			if kk.floats {
+				k = int64(math.Float64bits(r.Float()))
+			} else {
+				k = r.Int()
+			}
+			switch {
+			case kk.floats && k != floatKey(math.Float64frombits(uint64(k))):
+				return r.Failf("distinct key %#x is not a float key", uint64(k))
+			case kk.bools && k != 0 && k != 1:
+				return r.Failf("distinct key %d is not a boolean", k)
+			}
+			ks[i] = k
+		}
+	case []string:
+		buf := r.Blob()
+		off := 0
+		for i := range ks {
+			n := r.Len(0)
+			if r.Err() != nil {
+				return r.Err()
+			}
+			if n > len(buf)-off {
+				return r.Failf("distinct key of %d bytes past the %d left of its set", n, len(buf)-off)
+			}
+			ks[i] = unsafe.String(unsafe.SliceData(buf[off:]), n)
+			off += n
+		}
+		if off != len(buf) {
+			return r.Failf("distinct keys of %d bytes in a set of %d", off, len(buf))
+		}
+	}
+	return r.Err()
 }

@@ -121,7 +121,7 @@ func FuzzReader(f *testing.F) {
 			case 3:
 				r.Float()
 			case 4:
-				r.String()
+				_ = r.String()
 			case 5:
 				r.Bool()
 			default:

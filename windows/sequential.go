@@ -2,9 +2,12 @@ package windows
 
 import (
 	"container/heap"
+	"fmt"
 	"math"
 	"slices"
 	"unsafe"
+
+	"github.com/sessionsql/sessionsql/windows/snap"
 )
 
 // Sequential is the assigner of the window kinds whose windows depend on
@@ -177,6 +180,7 @@ type seqKey struct {
 	key    string
 	st     seqState    // after every settled event
 	hidden ID          // settled part of wins[0] while it has pending events
+	ord    int32       // the key's index in the last Save or Load; -1 once forgotten
 	pend   []pendEvent // sorted by (t, seq)
 	wins   []ID        // windows over pend given st; wins[0] continues st's open window if st.open
 	tail   seqState    // after st and every pending event
@@ -554,6 +558,7 @@ func (s *Sequential) maybeForget(k *seqKey) {
 	if k.live == 0 && len(k.pend) == 0 && s.keys[k.key] == k {
 		delete(s.keys, k.key)
 		s.keyBytes -= int64(len(k.key))
+		k.ord = -1 // Save tells the settle queue's stale entries by it
 	}
 }
 
@@ -673,4 +678,403 @@ const (
 // StateBytes implements Assigner.
 func (s *Sequential) StateBytes() int64 {
 	return int64(len(s.keys))*seqKeyOverhead + s.keyBytes + int64(s.pending)*pendBytes + s.bytes()
+}
+
+// Save implements Assigner. It writes the machine and the lazy flag (Load
+// checks them against its own), the frontier and the slot table's header;
+// then the keys, numbered in the order written, each with its settled and
+// tail states, hidden slot, settle queue entry, pending events and window
+// IDs; then every slot, as its owner's number and the window, or 0 when it
+// is no window; the free list; and the settle queue as it lies in memory,
+// each entry naming its key by number or 0 for a key forgotten since. The
+// queue is kept entry for entry because entries with the same time pop in
+// an order that depends on the heap's layout, and the order keys settle in
+// decides which slots they get.
+func (s *Sequential) Save(w *snap.Writer) {
+	if len(s.touched) != 0 {
+		panic(fmt.Sprintf("windows: Sequential.Save inside Assign (%d keys touched)", len(s.touched)))
+	}
+	w.Section("windows.Sequential")
+	kind, param := machineParams(s.m)
+	w.Uint(kind)
+	w.Int(param)
+	w.Bool(s.lazy)
+	w.Int(s.frontier)
+	base := s.snapBase(s.frontier)
+	s.saveHeader(w, base)
+	w.Section("keys")
+	w.Uint(uint64(len(s.keys)))
+	var ord int32
+	for _, k := range s.keys {
+		k.ord = ord
+		ord++
+		s.saveKey(w, k, base)
+	}
+	w.Section("windows")
+	for id, k := range s.owner {
+		if k == nil {
+			w.Uint(0)
+			continue
+		}
+		w.Uint(uint64(k.ord) + 1)
+		s.saveWindow(w, ID(id), base)
+	}
+	s.saveFree(w)
+	w.Section("settle")
+	w.Uint(uint64(len(s.settleQ)))
+	for _, e := range s.settleQ {
+		w.Int(e.at - base)
+		w.Uint(uint64(e.k.ord + 1))
+	}
+}
+
+// Key flags in a checkpoint.
+const (
+	keyFresh  = 1 << iota // st is a new key's: nothing follows for it
+	keyTailSt             // tail equals st: nothing follows for it
+	keyHidden             // the hidden slot's ID follows
+	keyQueued             // qAt follows
+	keyFlags  = keyQueued<<1 - 1
+)
+
+// minSeqKeyBytes is the least a key takes: its length, flags and the
+// counts of pending events and windows.
+const minSeqKeyBytes = 4
+
+// minPendBytes: time, gap, seq, flags and ref.
+const minPendBytes = 5
+
+func (s *Sequential) saveKey(w *snap.Writer, k *seqKey, base int64) {
+	if len(k.batch) != 0 {
+		panic(fmt.Sprintf("windows: Sequential.Save inside Assign (key %q has %d batch events)", k.key, len(k.batch)))
+	}
+	var f uint64
+	fresh := k.st == seqState{lastStart: math.MinInt64}
+	if fresh {
+		f |= keyFresh
+	}
+	if k.tail == k.st {
+		f |= keyTailSt
+	}
+	if k.hidden != NoWindow {
+		f |= keyHidden
+	}
+	if k.qAt != math.MaxInt64 {
+		f |= keyQueued
+	}
+	w.String(k.key)
+	w.Uint(f)
+	if !fresh {
+		saveState(w, &k.st, base)
+	}
+	if k.tail != k.st {
+		saveState(w, &k.tail, base)
+	}
+	if k.hidden != NoWindow {
+		w.Uint(uint64(k.hidden))
+	}
+	if k.qAt != math.MaxInt64 {
+		w.Int(k.qAt - base)
+	}
+	w.Uint(uint64(len(k.pend)))
+	prevT, prevSeq := base, int64(0)
+	for i := range k.pend {
+		e := &k.pend[i]
+		w.Int(e.t - prevT)
+		w.Int(e.gap)
+		w.Int(e.seq - prevSeq)
+		w.Uint(uint64(e.win+1)<<2 | b2u(e.start)<<1 | b2u(e.end))
+		w.Uint(e.ref)
+		prevT, prevSeq = e.t, e.seq
+	}
+	w.Uint(uint64(len(k.wins)))
+	for _, id := range k.wins {
+		w.Uint(uint64(id))
+	}
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func saveState(w *snap.Writer, st *seqState, base int64) {
+	w.Bool(st.open)
+	w.Int(st.start - base)
+	w.Int(st.end - base)
+	w.Int(st.last - base)
+	w.Int(st.lastStart - base)
+}
+
+func loadState(r *snap.Reader, base int64) seqState {
+	return seqState{open: r.Bool(), start: base + r.Int(), end: base + r.Int(), last: base + r.Int(), lastStart: base + r.Int()}
+}
+
+func machineParams(m machine) (kind uint64, param int64) {
+	switch m := m.(type) {
+	case eventMachine:
+		return 0, m.timeout
+	case maxSessionMachine:
+		return 1, m.max
+	}
+	panic(fmt.Sprintf("windows: unknown machine %T", m))
+}
+
+func machineName(m machine) string {
+	switch m := m.(type) {
+	case eventMachine:
+		return fmt.Sprintf("EVENT_WINDOW TIMEOUT %d", m.timeout)
+	case maxSessionMachine:
+		return fmt.Sprintf("SESSION MAX %d", m.max)
+	}
+	return fmt.Sprintf("%T", m)
+}
+
+// forgottenKey stands for a key forgotten after it was filed in the settle
+// queue: its entries never count (qAt is never an entry's time) and it is
+// never changed.
+var forgottenKey = &seqKey{key: "(forgotten)", hidden: NoWindow, ord: -1, qAt: math.MaxInt64}
+
+// Load implements Assigner. Besides what the encoding itself ensures, it
+// checks what Assign and Advance rely on: every slot is named once (a
+// window of one key, a key's hidden slot, or free); keys are distinct and
+// hold something; each key's pending events are sorted and not before the
+// frontier, and running the machine from its settled state over them gives
+// exactly its windows (IDs of its own live windows, with their bounds),
+// the events' windows and its tail state; it has a hidden slot exactly
+// when it needs one; its settle queue entry is in the queue; and the
+// queue is a heap. The cost is linear in the state.
+func (s *Sequential) Load(r *snap.Reader) error {
+	t := newSequential(s.m)
+	t.lazy = s.lazy
+	r.Section("windows.Sequential")
+	kind, param := r.Uint(), r.Int()
+	lazy := r.Bool()
+	if r.Err() != nil {
+		return r.Err()
+	}
+	var m machine
+	switch kind {
+	case 0:
+		m = eventMachine{timeout: param}
+	case 1:
+		m = maxSessionMachine{max: param}
+	default:
+		return r.Failf("unknown window kind %d", kind)
+	}
+	if m != s.m {
+		return r.Failf("snapshot of %s loaded into %s", machineName(m), machineName(s.m))
+	}
+	if lazy != s.lazy {
+		return r.Failf("snapshot with lazy=%t loaded into an assigner with lazy=%t", lazy, s.lazy)
+	}
+	t.frontier = r.Int()
+	base := t.loadHeader(r)
+	r.Section("keys")
+	n := r.Len(minSeqKeyBytes)
+	if r.Err() != nil {
+		return r.Err()
+	}
+	t.keys = make(map[string]*seqKey, n)
+	byOrd := make([]*seqKey, n)
+	for i := range byOrd {
+		k := t.loadKey(r, base, int32(i))
+		if r.Err() != nil {
+			return r.Err()
+		}
+		if t.keys[k.key] = k; len(t.keys) != i+1 {
+			return r.Failf("key %q twice", k.key)
+		}
+		byOrd[i] = k
+		t.keyBytes += int64(len(k.key))
+		t.pending += len(k.pend)
+	}
+	r.Section("windows")
+	for id := range t.start {
+		o := r.Uint()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		if o == 0 {
+			continue
+		}
+		if o > uint64(n) {
+			return r.Failf("window %d of key number %d (%d keys)", id, o-1, n)
+		}
+		k := byOrd[o-1]
+		t.loadWindow(r, ID(id), k, base)
+		k.live++
+	}
+	t.loadFree(r)
+	r.Section("settle")
+	nq := r.Len(2)
+	if r.Err() != nil {
+		return r.Err()
+	}
+	t.settleQ = make(settleHeap, nq)
+	queued := make([]bool, n) // the key's entry (at == qAt) is in the queue
+	for i := range t.settleQ {
+		at, o := base+r.Int(), r.Uint()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		if at == math.MaxInt64 || o > uint64(n) {
+			return r.Failf("settle queue entry %d: key number %d at %d", i, int64(o)-1, at)
+		}
+		k := forgottenKey
+		if o > 0 {
+			k = byOrd[o-1]
+			queued[o-1] = queued[o-1] || at == k.qAt
+		}
+		t.settleQ[i] = settleEntry{at: at, k: k}
+		if p := (i - 1) / 2; i > 0 && t.settleQ.Less(i, p) {
+			return r.Failf("settle queue entry %d at %d before its parent's %d", i, at, t.settleQ[p].at)
+		}
+	}
+	for i, k := range byOrd {
+		if err := t.checkKey(r, k, queued[i]); err != nil {
+			return err
+		}
+	}
+	t.finishLoad(r)
+	if r.Err() != nil {
+		return r.Err()
+	}
+	*s = *t
+	return nil
+}
+
+// loadKey reads what saveKey wrote; the hidden slot is claimed, the
+// windows are checked by checkKey.
+func (s *Sequential) loadKey(r *snap.Reader, base int64, ord int32) *seqKey {
+	k := &seqKey{key: r.String(), hidden: NoWindow, ord: ord, qAt: math.MaxInt64}
+	f := r.Uint()
+	if r.Err() != nil {
+		return nil
+	}
+	if f&^keyFlags != 0 {
+		r.Failf("key %q: bad flags %#x", k.key, f)
+		return nil
+	}
+	k.st = seqState{lastStart: math.MinInt64}
+	if f&keyFresh == 0 {
+		k.st = loadState(r, base)
+	}
+	k.tail = k.st
+	if f&keyTailSt == 0 {
+		k.tail = loadState(r, base)
+	}
+	if f&keyHidden != 0 {
+		k.hidden = s.readID(r)
+		s.claim(r, k.hidden)
+	}
+	if f&keyQueued != 0 {
+		k.qAt = base + r.Int()
+	}
+	if np := r.Len(minPendBytes); np > 0 {
+		k.pend = make([]pendEvent, np)
+		prevT, prevSeq := base, int64(0)
+		for i := range k.pend {
+			e := &k.pend[i]
+			e.t = prevT + r.Int()
+			e.gap = r.Int()
+			e.seq = prevSeq + r.Int()
+			pf := r.Uint()
+			e.ref = r.Uint()
+			if pf>>2 > math.MaxInt32 {
+				r.Failf("key %q: pending event %d in window %d", k.key, i, pf>>2)
+			}
+			e.win = int32(pf>>2) - 1
+			e.start, e.end = pf&2 != 0, pf&1 != 0
+			prevT, prevSeq = e.t, e.seq
+		}
+	}
+	if nw := r.Len(1); nw > 0 {
+		k.wins = make([]ID, nw)
+		for i := range k.wins {
+			k.wins[i] = s.readID(r)
+		}
+	}
+	return k
+}
+
+// checkKey checks a loaded key against the slot table and its own
+// pending events (see Load); queued says whether its settle queue entry
+// is in the queue.
+func (s *Sequential) checkKey(r *snap.Reader, k *seqKey, queued bool) error {
+	if r.Err() != nil {
+		return r.Err()
+	}
+	if k.live == 0 && len(k.pend) == 0 {
+		return r.Failf("key %q holds nothing", k.key)
+	}
+	for i := range k.pend {
+		e := &k.pend[i]
+		if e.t < s.frontier || i > 0 && e.before(k.pend[i-1].t, k.pend[i-1].seq) {
+			return r.Failf("key %q: pending event %d at (%d, %d) out of order (frontier %d)", k.key, i, e.t, e.seq, s.frontier)
+		}
+	}
+	switch {
+	case len(k.pend) == 0 && k.qAt != math.MaxInt64:
+		return r.Failf("key %q: settles at %d without pending events", k.key, k.qAt)
+	case len(k.pend) > 0 && (k.qAt > k.pend[0].t || !queued):
+		return r.Failf("key %q: settle entry at %d (queued %t) for its first pending event at %d", k.key, k.qAt, queued, k.pend[0].t)
+	}
+	for _, id := range k.wins {
+		// gen is 1 for a claimed slot while loading; 2 marks a window
+		// already seen in a key's list.
+		if s.owner[id] != k || s.gen[id] != 1 {
+			return r.Failf("key %q: window %d is not its own or listed twice", k.key, id)
+		}
+		s.gen[id] = 2
+	}
+	needHidden := false
+	if k.st.open && !s.lazy {
+		for i := range k.pend {
+			needHidden = needHidden || k.pend[i].win == 0
+		}
+	}
+	if (k.hidden != NoWindow) != needHidden {
+		return r.Failf("key %q: hidden slot %d, want one: %t", k.key, k.hidden, needHidden)
+	}
+	// Run the machine as recompute does.
+	run := s.run[:0]
+	st := k.st
+	if st.open {
+		run = append(run, runWin{start: st.start, end: s.m.end(&st)})
+	}
+	for i := range k.pend {
+		e := &k.pend[i]
+		res := s.m.step(&st, e)
+		if res.closedPrev && len(run) > 0 {
+			run[len(run)-1].end = res.prevEnd
+		}
+		win := int32(-1)
+		if res.fate == opened {
+			run = append(run, runWin{start: e.t})
+		}
+		if res.fate != unmatched && len(run) > 0 {
+			win = int32(len(run) - 1)
+			if res.closedWith {
+				run[win].end = e.t
+			} else {
+				run[win].end = s.m.end(&st)
+			}
+		}
+		if e.win != win {
+			return r.Failf("key %q: pending event %d in window %d, want %d", k.key, i, e.win, win)
+		}
+	}
+	s.run = run
+	if st != k.tail || len(run) != len(k.wins) {
+		return r.Failf("key %q: %d windows and tail %+v, want %d and %+v", k.key, len(k.wins), k.tail, len(run), st)
+	}
+	for j, w := range run {
+		if id := k.wins[j]; s.start[id] != w.start || s.end[id] != w.end {
+			return r.Failf("key %q: window %d [%d, %d), want [%d, %d)", k.key, id, s.start[id], s.end[id], w.start, w.end)
+		}
+	}
+	return nil
 }

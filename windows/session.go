@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"unsafe"
+
+	"github.com/sessionsql/sessionsql/windows/snap"
 )
 
 // Session is the SESSION window assigner without MAX: per key, an event at
@@ -175,4 +177,117 @@ const keyOverhead = 48 + 56 + 8
 // StateBytes implements Assigner.
 func (s *Session) StateBytes() int64 {
 	return int64(len(s.keys))*keyOverhead + s.keyBytes + s.bytes()
+}
+
+// Save implements Assigner. After the frontier and the slot table's
+// header, each key is written with its windows in order (ID, bounds, fired
+// flag, queue entry), then the free list. Keys go in the order of their
+// first window's slot, which walks the slot arrays in order and lets that
+// ID be written as the step from the previous key's (a byte, mostly). An
+// open session costs about its key's bytes plus ten.
+func (s *Session) Save(w *snap.Writer) {
+	if len(s.absorbed) != 0 || len(s.redirect) != 0 {
+		panic(fmt.Sprintf("windows: Session.Save inside Assign (%d windows absorbed)", len(s.absorbed)))
+	}
+	w.Section("windows.Session")
+	w.Int(s.frontier)
+	base := s.snapBase(s.frontier)
+	s.saveHeader(w, base)
+	w.Section("keys")
+	w.Uint(uint64(len(s.keys)))
+	prev := ID(0)
+	for id, k := range s.owner {
+		if k == nil || k.wins[0] != ID(id) {
+			continue
+		}
+		w.String(k.key)
+		// The window count and whether a window of the key has closed.
+		h := uint64(len(k.wins)) << 1
+		if k.closedUpTo != math.MinInt64 {
+			h |= 1
+		}
+		w.Uint(h)
+		if h&1 != 0 {
+			w.Int(k.closedUpTo - base)
+		}
+		w.Uint(uint64(k.wins[0] - prev))
+		prev = k.wins[0]
+		s.saveWindow(w, k.wins[0], base)
+		for _, id := range k.wins[1:] {
+			w.Uint(uint64(id))
+			s.saveWindow(w, id, base)
+		}
+	}
+	s.saveFree(w)
+}
+
+// minSessionKeyBytes is the least a key takes in a checkpoint: its
+// length, the header and one window's ID, flags and start.
+const minSessionKeyBytes = 5
+
+// Load implements Assigner. Besides what the encoding itself ensures, it
+// checks that every slot is named once (a window of one key, or free),
+// that keys are distinct and hold at least one window, and that each key's
+// windows are sorted and separated; state that passes is state Assign and
+// Advance can run on.
+func (s *Session) Load(r *snap.Reader) error {
+	t := NewSession()
+	r.Section("windows.Session")
+	t.frontier = r.Int()
+	base := t.loadHeader(r)
+	r.Section("keys")
+	n := r.Len(minSessionKeyBytes)
+	if r.Err() != nil {
+		return r.Err()
+	}
+	t.keys = make(map[string]*sessionKey, n)
+	prev := ID(0)
+	for ki := range n {
+		key := r.String()
+		h := r.Uint()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		nw := h >> 1
+		if nw == 0 || nw > uint64(r.Remaining()) {
+			return r.Failf("key %q: %d windows", key, nw)
+		}
+		k := &sessionKey{key: key, closedUpTo: math.MinInt64, wins: make([]ID, nw)}
+		if h&1 != 0 {
+			k.closedUpTo = base + r.Int()
+		}
+		for i := range k.wins {
+			var id ID
+			if i == 0 {
+				// The step from the previous key's first window.
+				d := r.Uint()
+				if r.Err() == nil && d >= uint64(len(t.start)-int(prev)) {
+					return r.Failf("key %q: first window %d slots after %d (%d slots)", key, d, prev, len(t.start))
+				}
+				id = prev + ID(d)
+				prev = id
+			} else {
+				id = t.readID(r)
+			}
+			t.loadWindow(r, id, k, base)
+			if r.Err() != nil {
+				return r.Err()
+			}
+			if t.start[id] > t.end[id] || i > 0 && t.end[k.wins[i-1]] >= t.start[id] {
+				return r.Failf("key %q: window %d [%d, %d) out of order", key, id, t.start[id], t.end[id])
+			}
+			k.wins[i] = id
+		}
+		if t.keys[key] = k; len(t.keys) != ki+1 {
+			return r.Failf("key %q twice", key)
+		}
+		t.keyBytes += int64(len(key))
+	}
+	t.loadFree(r)
+	t.finishLoad(r)
+	if r.Err() != nil {
+		return r.Err()
+	}
+	*s = *t
+	return nil
 }

@@ -3,6 +3,8 @@ package windows
 import (
 	"fmt"
 	"math"
+
+	"github.com/sessionsql/sessionsql/windows/snap"
 )
 
 // ID names a slot: a window, or (for the sequential kinds) a hidden copy of
@@ -116,6 +118,22 @@ type Assigner interface {
 	Slots() int
 	// StateBytes estimates the memory held for live windows and their keys.
 	StateBytes() int64
+	// Save appends the assigner's state to w. It is called between
+	// Assign/Advance calls, never inside one.
+	Save(w *snap.Writer)
+	// Load replaces the state of an assigner fresh from its constructor
+	// (with SetLazy already applied, for Sequential) with state written by
+	// Save of an assigner built the same way. Corrupt input returns an
+	// error (never a panic).
+	//
+	// The restored assigner is the saved one: every live window (and
+	// hidden slot) keeps its ID, bounds, key and fired flag, and the free
+	// list and queues are such that later calls hand out the same IDs and
+	// make the same observer calls, fires and closes in the same order.
+	// Deferred events keep their Event.Ref; the caller restores the rows
+	// they refer to, and its own per-slot state, alongside. On error the
+	// assigner is unchanged.
+	Load(r *snap.Reader) error
 }
 
 // Frontier returns wm - lateness without overflow.

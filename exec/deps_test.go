@@ -16,7 +16,7 @@ func TestDeps(t *testing.T) {
 		t.Fatalf("go list: %v", err)
 	}
 	const mod = "github.com/sessionsql/sessionsql/"
-	allowed := map[string]bool{"sql/sqlerr": true, "sql/sqltypes": true, "windows": true}
+	allowed := map[string]bool{"sql/sqlerr": true, "sql/sqltypes": true, "windows": true, "windows/snap": true}
 	for _, imp := range strings.Fields(string(out)) {
 		rel, ours := strings.CutPrefix(imp, mod)
 		if !ours || rel == "exec" || strings.HasPrefix(rel, "exec/") || allowed[rel] {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/sessionsql/sessionsql/windows/snap"
 )
 
 // Input is one batch for a pipeline: source rows with their stream
@@ -35,6 +37,11 @@ type Pipeline struct {
 	state  atomic.Value  // string: running, failed: ..., stopped
 	done   chan struct{}
 	err    error
+
+	restore []byte
+	ckEvery time.Duration
+	ckFn    func(ctx context.Context, c Checkpoint) error
+	lastCk  time.Time
 }
 
 // PipelineOptions tune a pipeline.
@@ -46,6 +53,23 @@ type PipelineOptions struct {
 	TickEvery time.Duration
 	// Now is the clock (default time.Now); tests replace it.
 	Now func() time.Time
+	// State is a checkpoint's state to restore after Open; the pipeline's
+	// pos must be the checkpoint's position.
+	State []byte
+	// Every CheckpointEvery of processing time, between batches, the
+	// pipeline saves its operators' state and hands it to Checkpoint,
+	// which may block (the pipeline then stops taking batches: that is
+	// backpressure). An error from Checkpoint stops the pipeline.
+	CheckpointEvery time.Duration
+	Checkpoint      func(ctx context.Context, c Checkpoint) error
+}
+
+// Checkpoint is a pipeline's state at a point between batches: every
+// event up to Pos is in it and none after.
+type Checkpoint struct {
+	Pos    uint64
+	Events int64  // source rows processed up to Pos
+	State  []byte // the operators' state (see Stateful)
 }
 
 // NewPipeline returns a pipeline of ops, each feeding the next. pos is the
@@ -62,7 +86,8 @@ func NewPipeline(name string, ops []Operator, pos uint64, opts PipelineOptions, 
 		opts.Now = time.Now
 	}
 	p := &Pipeline{name: name, ops: ops, stats: make([]opStats, len(ops)), in: make(chan Input, opts.Queue), tick: opts.TickEvery,
-		log: log, now: opts.Now, done: make(chan struct{})}
+		log: log, now: opts.Now, done: make(chan struct{}),
+		restore: opts.State, ckEvery: opts.CheckpointEvery, ckFn: opts.Checkpoint}
 	p.pos.Store(pos)
 	p.state.Store("starting")
 	return p
@@ -153,6 +178,13 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 			return fmt.Errorf("open %s: %w", op, err)
 		}
 	}
+	if p.restore != nil {
+		if err := p.load(p.restore); err != nil {
+			return fmt.Errorf("restore checkpoint: %w", err)
+		}
+		p.restore = nil
+	}
+	p.lastCk = p.now()
 	p.state.Store("running")
 	if err := p.tickAll(ctx); err != nil {
 		return err
@@ -172,7 +204,61 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 				return err
 			}
 		}
+		if p.ckFn != nil && p.now().Sub(p.lastCk) >= p.ckEvery {
+			if err := p.checkpoint(ctx); err != nil {
+				return err
+			}
+		}
 	}
+}
+
+// checkpoint saves the operators' state and hands it to the callback.
+func (p *Pipeline) checkpoint(ctx context.Context) error {
+	p.lastCk = p.now()
+	c := Checkpoint{Pos: p.pos.Load(), Events: p.events.Load()}
+	w := snap.NewWriter(nil)
+	w.Section("pipeline")
+	w.Uint(checkpointVersion)
+	w.Uint(c.Pos)
+	w.Int(c.Events)
+	for i, op := range p.ops {
+		if s, ok := op.(Stateful); ok {
+			if err := s.SaveState(w); err != nil {
+				return fmt.Errorf("checkpoint %s: %w", op, err)
+			}
+		} else {
+			w.Section(fmt.Sprintf("stateless %d", i))
+		}
+	}
+	c.State = w.Bytes()
+	if err := p.ckFn(ctx, c); err != nil {
+		return fmt.Errorf("checkpoint at %d: %w", c.Pos, err)
+	}
+	return nil
+}
+
+// load restores the operators' state from a checkpoint.
+func (p *Pipeline) load(state []byte) error {
+	r := snap.NewReader(state)
+	r.Section("pipeline")
+	if v := r.Uint(); r.Err() == nil && v != checkpointVersion {
+		return fmt.Errorf("checkpoint format %d, this version reads %d", v, checkpointVersion)
+	}
+	pos, events := r.Uint(), r.Int()
+	if r.Err() == nil && pos != p.pos.Load() {
+		return fmt.Errorf("checkpoint at position %d, pipeline at %d", pos, p.pos.Load())
+	}
+	p.events.Store(events)
+	for i, op := range p.ops {
+		if s, ok := op.(Stateful); ok {
+			if err := s.LoadState(r); err != nil {
+				return fmt.Errorf("%s: %w", op, err)
+			}
+		} else {
+			r.Section(fmt.Sprintf("stateless %d", i))
+		}
+	}
+	return r.Done()
 }
 
 // process pushes one input through the operators and releases it, even

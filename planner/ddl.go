@@ -193,7 +193,8 @@ func (e *Engine) resumeReader(s *sourceRT) {
 }
 
 // startView builds a view's tables and pipeline and starts it. fresh is
-// true for CREATE (the sink table must be new), false for a restart.
+// true for CREATE (the sink table must be new), false for a restart, which
+// resumes from the view's checkpoint when it has one (see checkpoint.go).
 // The caller holds e.mu; the caller rewinds the reader.
 func (e *Engine) startView(ctx context.Context, def *catalog.View, plan *viewPlan, fresh bool) error {
 	src := e.sources[def.Source]
@@ -204,13 +205,31 @@ func (e *Engine) startView(ctx context.Context, def *catalog.View, plan *viewPla
 	v.result = sink.NewMemory(plan.table, e.mem)
 	liveLate, pgLate := deadLetterSpecs(catalog.LateTable(def.Name), lateSchema)
 	v.late = sink.NewMemory(liveLate, e.mem)
-	tables := []exec.Table{}
-	desc := def.Name
 	fail := func(err error) error {
 		v.result.Close()
 		v.late.Close()
 		return err
 	}
+	var ck *savedCheckpoint
+	if fresh {
+		if err := e.forgetCheckpoints(ctx, def.Name); err != nil {
+			return fail(err)
+		}
+	} else {
+		var err error
+		if ck, err = e.loadCheckpoint(ctx, def.Name, def.SQL); err != nil {
+			e.log.Error("checkpoint not usable: the view rebuilds from its stream", "view", def.Name, "err", err)
+			ck = nil
+		}
+		if ck == nil {
+			// The rebuild numbers its epochs from 1 again: older
+			// checkpoints must not be taken for its own later.
+			if err := e.ckpt.prune(ctx, def.Name, 0); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	desc := def.Name
 	if e.pg != nil {
 		var err error
 		if v.resultPG, err = e.pg.EnsureTable(ctx, plan.table, fresh); err != nil {
@@ -219,7 +238,7 @@ func (e *Engine) startView(ctx context.Context, def *catalog.View, plan *viewPla
 		if v.latePG, err = e.pg.EnsureTable(ctx, pgLate, false); err != nil {
 			return fail(err)
 		}
-		if !fresh && plan.window.Emit != (exec.EmitSpec{}) {
+		if !fresh && ck == nil && plan.window.Emit != (exec.EmitSpec{}) {
 			// The view rebuilds from its start: early rows written before
 			// the restart may belong to windows that have merged or moved
 			// since, which the rebuild never writes again. Drop them; the
@@ -230,34 +249,62 @@ func (e *Engine) startView(ctx context.Context, def *catalog.View, plan *viewPla
 			}
 			e.log.Info("dropped partial rows written before the restart", "view", def.Name, "rows", n)
 		}
-		tables = append(tables, v.resultPG)
 		desc += " (PostgreSQL, live)"
 	} else {
 		desc += " (live)"
 	}
-	tables = append(tables, v.result)
+	var start, epoch uint64
+	if def.StartSeq > 0 {
+		start = def.StartSeq - 1
+	}
+	var state []byte
+	if ck != nil {
+		if err := restoreIPC(ctx, v.result, e.mem, ck.live); err != nil {
+			return fail(fmt.Errorf("restore %s from checkpoint %d: %w", def.Name, ck.epoch, err))
+		}
+		if err := restoreIPC(ctx, v.late, e.mem, ck.late); err != nil {
+			return fail(fmt.Errorf("restore %s from checkpoint %d: %w", catalog.LateTable(def.Name), ck.epoch, err))
+		}
+		start, epoch, state = ck.pos, ck.epoch, ck.state
+	}
 	log := e.log.With("component", "view", "view", def.Name)
+	v.commit = newCommitter(def.Name, e.ckpt, e.pg, log, epoch, start)
+	tables := []exec.Table{}
+	if v.resultPG != nil {
+		tables = append(tables, v.commit.table(v.resultPG))
+	}
+	tables = append(tables, v.result)
 	ops, wop, err := plan.operators(e.mem, tables, desc, v.lateWriter(log))
 	if err != nil {
 		return fail(err)
 	}
 	v.ops, v.wop = ops, wop
 	v.sinkOp = ops[len(ops)-1].(*exec.SinkOp)
-	var start uint64
-	if def.StartSeq > 0 {
-		start = def.StartSeq - 1
-	}
-	v.pipe = exec.NewPipeline(def.Name, ops, start, exec.PipelineOptions{}, log)
+	v.pipe = exec.NewPipeline(def.Name, ops, start, exec.PipelineOptions{
+		State:           state,
+		CheckpointEvery: e.ckptEvery,
+		Checkpoint: func(ctx context.Context, c exec.Checkpoint) error {
+			return v.commit.checkpoint(ctx, c, v.result, v.late, e.mem, def.SQL)
+		},
+	}, log)
 	runCtx, cancel := context.WithCancel(e.ctx)
 	v.cancel = cancel
-	e.wg.Add(1)
+	e.wg.Add(2)
+	go func() {
+		defer e.wg.Done()
+		v.commit.run(runCtx)
+	}()
 	go func() {
 		defer e.wg.Done()
 		_ = v.pipe.Run(runCtx) // the pipeline logs and records its own failure
 	}()
 	src.router.Add(v.pipe)
 	e.views[def.Name] = v
-	log.Info("materialized view running", "source", def.Source, "from_seq", def.StartSeq)
+	if ck != nil {
+		log.Info("materialized view resumed from its checkpoint", "source", def.Source, "epoch", ck.epoch, "from_seq", ck.pos+1)
+	} else {
+		log.Info("materialized view running", "source", def.Source, "from_seq", def.StartSeq)
+	}
 	return nil
 }
 
@@ -266,6 +313,8 @@ func (e *Engine) stopView(v *viewRT) {
 	v.src.router.Remove(v.pipe)
 	v.cancel()
 	<-v.pipe.Done()
+	<-v.commit.done
+	v.commit.buf.release()
 	delete(e.views, v.def.Name)
 	v.result.Close()
 	v.late.Close()
@@ -381,6 +430,9 @@ func (e *Engine) dropView(ctx context.Context, d *sql.DropView) (string, error) 
 	}
 	if err := e.cat.DropView(ctx, d.Name.Name); err != nil {
 		return "", err
+	}
+	if err := e.forgetCheckpoints(ctx, d.Name.Name); err != nil {
+		e.log.Warn("checkpoints not deleted", "view", d.Name.Name, "err", err)
 	}
 	if e.pg != nil {
 		for _, t := range []string{d.Name.Name, catalog.LateTable(d.Name.Name)} {

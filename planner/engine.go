@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/jackc/pgerrcode"
@@ -25,6 +26,10 @@ type Config struct {
 	Postgres *sink.Postgres // nil: results live in memory only
 	Mem      memory.Allocator
 	Log      *slog.Logger
+	// CheckpointInterval is how often views checkpoint and commit an
+	// epoch (default DefaultCheckpointInterval). With a sink database,
+	// results reach it at each commit.
+	CheckpointInterval time.Duration
 }
 
 // Engine runs statements: it binds them against the catalog, lowers
@@ -40,6 +45,9 @@ type Engine struct {
 	pg  *sink.Postgres
 	mem memory.Allocator
 	log *slog.Logger
+
+	ckpt      *checkpointStore
+	ckptEvery time.Duration
 
 	ctx    context.Context // parent of every background goroutine
 	cancel context.CancelFunc
@@ -63,8 +71,20 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{js: cfg.JS, cat: cfg.Catalog, pg: cfg.Postgres, mem: cfg.Mem, log: cfg.Log,
+	if cfg.CheckpointInterval <= 0 {
+		cfg.CheckpointInterval = DefaultCheckpointInterval
+	}
+	e := &Engine{js: cfg.JS, cat: cfg.Catalog, pg: cfg.Postgres, mem: cfg.Mem, log: cfg.Log, ckptEvery: cfg.CheckpointInterval,
 		sources: map[string]*sourceRT{}, views: map[string]*viewRT{}}
+	var err error
+	if e.ckpt, err = openCheckpointStore(ctx, cfg.JS); err != nil {
+		return nil, err
+	}
+	if e.pg != nil {
+		if err := e.pg.EnsureProgress(ctx); err != nil {
+			return nil, err
+		}
+	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -120,6 +140,7 @@ func (e *Engine) Close() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, v := range e.views {
+		v.commit.buf.release()
 		v.result.Close()
 		v.late.Close()
 	}

@@ -27,7 +27,7 @@ const streamLookupBudget = 2 * time.Second
 // restarted; see the log).
 var (
 	sourceStates = []string{"running", "stopped", "failed", "not_running"}
-	viewStates   = []string{"starting", "running", "stopped", "failed", "not_running"}
+	viewStates   = []string{"starting", "running", "backpressured", "sink_unavailable", "stopped", "failed", "not_running"}
 )
 
 var (
@@ -75,6 +75,16 @@ var (
 		"The view's event-time watermark, seconds since the Unix epoch (absent before its first event).", viewLabels, nil)
 	viewWatermarkLagDesc = prometheus.NewDesc("sessionsql_view_watermark_lag_seconds",
 		"Processing time minus the view's watermark: how far behind real time its windows close.", viewLabels, nil)
+	viewCommittedDesc = prometheus.NewDesc("sessionsql_view_committed_position_sequence",
+		"Stream position of the view's last committed epoch: its checkpoint and, with a sink database, its results there.", viewLabels, nil)
+	viewCheckpointsDesc = prometheus.NewDesc("sessionsql_view_checkpoints_total",
+		"Checkpoints the view took.", viewLabels, nil)
+	viewCheckpointBytesDesc = prometheus.NewDesc("sessionsql_view_checkpoint_bytes",
+		"Size of the view's last checkpoint.", viewLabels, nil)
+	viewCheckpointSecondsDesc = prometheus.NewDesc("sessionsql_view_checkpoint_seconds",
+		"Time the pipeline spent taking the view's last checkpoint.", viewLabels, nil)
+	viewSinkQueuedDesc = prometheus.NewDesc("sessionsql_view_sink_queued_bytes",
+		"Bytes of result changes checkpointed but not yet committed to the sink database.", viewLabels, nil)
 	viewStateDesc = prometheus.NewDesc("sessionsql_view_state",
 		"1 for the view pipeline's current state, 0 for the others.", append(viewLabels, "state"), nil)
 
@@ -83,7 +93,8 @@ var (
 		sourceLastSeqDesc, sourceAckedSeqDesc, sourceLagDesc, sourceStateDesc,
 		viewEventsDesc, viewLateDesc, viewUnmatchedDesc, viewRowsEmittedDesc, viewRowsRetractedDesc,
 		viewOpenWindowsDesc, viewStateBytesDesc, viewPositionDesc, viewLagDesc, viewStateDesc,
-		viewWatermarkDesc, viewWatermarkLagDesc,
+		viewWatermarkDesc, viewWatermarkLagDesc, viewCommittedDesc, viewCheckpointsDesc, viewCheckpointBytesDesc,
+		viewCheckpointSecondsDesc, viewSinkQueuedDesc,
 	}
 )
 
@@ -134,6 +145,7 @@ type viewFigures struct {
 	rows, deletes       int64
 	open, stateBytes    int64
 	watermark           exec.Watermark
+	commit              *committer
 }
 
 // figures reads every source's and view's counters. They are atomics or
@@ -154,7 +166,7 @@ func (e *Engine) figures() ([]sourceFigures, []viewFigures) {
 	for _, def := range e.cat.Views() {
 		f := viewFigures{name: def.Name, source: def.Source, state: "not_running"}
 		if v, ok := e.views[def.Name]; ok {
-			f.running, f.state, f.stream = true, v.pipe.State(), v.src.stream
+			f.running, f.state, f.stream, f.commit = true, v.commit.state(v.pipe.State()), v.src.stream, v.commit
 			f.events, f.position = v.pipe.Events(), int64(v.pipe.Position())
 			f.late, f.unmatched = v.wop.LateEvents(), v.wop.UnmatchedEvents()
 			f.rows, f.deletes = v.sinkOp.Rows(), v.sinkOp.Deletes()
@@ -212,6 +224,11 @@ func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 		constMetric(ch, viewOpenWindowsDesc, prometheus.GaugeValue, float64(v.open), v.name, v.source)
 		constMetric(ch, viewStateBytesDesc, prometheus.GaugeValue, float64(v.stateBytes), v.name, v.source)
 		constMetric(ch, viewPositionDesc, prometheus.GaugeValue, float64(v.position), v.name, v.source)
+		constMetric(ch, viewCommittedDesc, prometheus.GaugeValue, float64(v.commit.committedPos.Load()), v.name, v.source)
+		constMetric(ch, viewCheckpointsDesc, prometheus.CounterValue, float64(v.commit.checkpoints.Load()), v.name, v.source)
+		constMetric(ch, viewCheckpointBytesDesc, prometheus.GaugeValue, float64(v.commit.lastBytes.Load()), v.name, v.source)
+		constMetric(ch, viewCheckpointSecondsDesc, prometheus.GaugeValue, float64(v.commit.lastNanos.Load())/1e9, v.name, v.source)
+		constMetric(ch, viewSinkQueuedDesc, prometheus.GaugeValue, float64(v.commit.queued.Load()), v.name, v.source)
 		if v.watermark != exec.MinWatermark {
 			wm := float64(v.watermark) / 1000
 			constMetric(ch, viewWatermarkDesc, prometheus.GaugeValue, wm, v.name, v.source)

@@ -146,7 +146,11 @@ func (s *sourceRT) HandleRejects(ctx context.Context, rs []source.Reject) error 
 	rec := rejectBatch(s.mem, fresh)
 	defer rec.Release()
 	if s.rejectsPG != nil {
-		if err := s.rejectsPG.Apply(ctx, exec.Changes{Upserts: rec}); err != nil {
+		// Keyed by sequence, so a retry or a replay rewrites the same
+		// rows. While the sink database is unreachable the reader waits
+		// here: it fetches nothing more (backpressure) and loses nothing.
+		err := retryUnavailable(ctx, s.log, func() error { return s.rejectsPG.Apply(ctx, exec.Changes{Upserts: rec}) })
+		if err != nil {
 			return fmt.Errorf("write %s: %w", catalog.RejectsTable(s.def.Name), err)
 		}
 	}
@@ -184,6 +188,7 @@ type viewRT struct {
 	pipe   *exec.Pipeline
 	wop    *exec.WindowAggOp
 	sinkOp *exec.SinkOp
+	commit *committer
 	cancel context.CancelFunc
 
 	result   *sink.Memory
@@ -217,8 +222,9 @@ func (v *viewRT) lateWriter(log *slog.Logger) func(ctx context.Context, seqs, ti
 		defer rec.Release()
 		log.Warn("late events", "count", len(seqs))
 		if v.latePG != nil {
-			if err := v.latePG.Apply(ctx, exec.Changes{Upserts: rec}); err != nil {
-				return fmt.Errorf("write %s: %w", catalog.LateTable(v.def.Name), err)
+			// In the epoch, with the result changes: committed together.
+			if err := v.commit.table(v.latePG).Apply(ctx, exec.Changes{Upserts: rec}); err != nil {
+				return err
 			}
 		}
 		return v.late.Apply(ctx, exec.Changes{Upserts: rec})
@@ -255,4 +261,32 @@ func explainTree(lines []string) []string {
 		out[i] = strings.Repeat("    ", i-1) + "└── " + l
 	}
 	return out
+}
+
+// retryUnavailable runs write until it succeeds, fails for a reason other
+// than an unreachable sink database, or ctx is done; it waits with
+// backoff between attempts and logs the outage once.
+func retryUnavailable(ctx context.Context, log *slog.Logger, write func() error) error {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := write()
+		if err == nil {
+			if attempt > 1 {
+				log.Info("sink available again", "attempts", attempt)
+			}
+			return nil
+		}
+		if !sink.IsUnavailable(err) {
+			return err
+		}
+		if attempt == 1 {
+			log.Warn("sink unavailable: waiting for it", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
 }

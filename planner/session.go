@@ -332,6 +332,7 @@ var showViewsColumns = []server.Column{
 	{Name: "events", Type: sqltypes.Int64}, {Name: "lag", Type: sqltypes.Int64}, {Name: "open_windows", Type: sqltypes.Int64},
 	{Name: "state_bytes", Type: sqltypes.Int64}, {Name: "rows_emitted", Type: sqltypes.Int64}, {Name: "late_events", Type: sqltypes.Int64},
 	{Name: "position", Type: sqltypes.Int64}, {Name: "rows_retracted", Type: sqltypes.Int64}, {Name: "unmatched_events", Type: sqltypes.Int64},
+	{Name: "committed_position", Type: sqltypes.Int64}, {Name: "checkpoint_bytes", Type: sqltypes.Int64}, {Name: "checkpoint_ms", Type: sqltypes.Float64},
 }
 
 func (e *Engine) showViews(ctx context.Context) (*server.Result, error) {
@@ -341,7 +342,7 @@ func (e *Engine) showViews(ctx context.Context) (*server.Result, error) {
 	for _, def := range e.cat.Views() {
 		v, ok := e.views[def.Name]
 		if !ok {
-			res.Rows = append(res.Rows, []any{def.Name, def.Source, "not running", nil, nil, nil, nil, nil, nil, nil, nil, nil})
+			res.Rows = append(res.Rows, []any{def.Name, def.Source, "not running", nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil})
 			continue
 		}
 		pos := v.pipe.Position()
@@ -352,9 +353,10 @@ func (e *Engine) showViews(ctx context.Context) (*server.Result, error) {
 				lag = int64(0)
 			}
 		}
-		res.Rows = append(res.Rows, []any{def.Name, def.Source, v.pipe.State(), v.pipe.Events(), lag,
+		res.Rows = append(res.Rows, []any{def.Name, def.Source, v.commit.state(v.pipe.State()), v.pipe.Events(), lag,
 			v.wop.OpenWindows(), v.wop.StateBytes(), v.sinkOp.Rows(), v.wop.LateEvents(), int64(pos),
-			v.sinkOp.Deletes(), v.wop.UnmatchedEvents()})
+			v.sinkOp.Deletes(), v.wop.UnmatchedEvents(), int64(v.commit.committedPos.Load()), v.commit.lastBytes.Load(),
+			float64(v.commit.lastNanos.Load()) / 1e6})
 	}
 	res.Tag = fmt.Sprintf("SELECT %d", len(res.Rows))
 	return res, nil

@@ -109,6 +109,9 @@ type serveConfig struct {
 	// metricsReady, when set, learns its address (tests use it).
 	metricsListen string
 	metricsReady  func(addr net.Addr)
+	// checkpointInterval is how often views checkpoint and commit their
+	// results to the sink database.
+	checkpointInterval time.Duration
 	// ready, when set, learns the wire listener's address and the NATS URL
 	// once serve accepts clients (tests use it).
 	ready func(addr net.Addr, natsURL string)
@@ -131,6 +134,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&c.usersFile, "users-file", "", "file of users allowed to connect, one user:password a line (# starts a comment), read at startup; turns on SCRAM-SHA-256 password authentication. Default, with no --user either: no authentication")
 	fs.StringVar(&c.user, "user", "", "a user allowed to connect, with the password in $"+passwordEnv+"; turns on SCRAM-SHA-256 password authentication (combines with --users-file)")
 	fs.StringVar(&c.metricsListen, "metrics-listen", "127.0.0.1:9464", "where Prometheus metrics are served at /metrics; empty: not served")
+	fs.DurationVar(&c.checkpointInterval, "checkpoint-interval", planner.DefaultCheckpointInterval, "how often every view checkpoints its state and commits an epoch of results to --postgres (results reach PostgreSQL at each commit); a restart resumes from the last checkpoint")
 	fs.IntVar(&c.maxConns, "max-connections", server.DefaultMaxConns, "most client connections served at once; more get SQLSTATE 53300")
 	fs.IntVar(&c.maxStatementBytes, "max-statement-bytes", server.DefaultMaxStatementBytes, "longest statement accepted, in bytes; longer ones get SQLSTATE 54000")
 	if err := fs.Parse(args); err != nil {
@@ -144,6 +148,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return nil, fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)
+	}
+	if c.checkpointInterval < 10*time.Millisecond {
+		return nil, fmt.Errorf("--checkpoint-interval must be at least 10ms, not %s", c.checkpointInterval)
 	}
 	if c.maxConns < 1 {
 		return nil, fmt.Errorf("--max-connections must be at least 1, not %d", c.maxConns)
@@ -276,7 +283,8 @@ func serve(ctx context.Context, c *serveConfig, logOut io.Writer) (err error) {
 		defer pg.Close()
 		log.Info("PostgreSQL sink connected")
 	}
-	eng, err := planner.New(ctx, planner.Config{JS: js, Catalog: cat, Postgres: pg, Mem: memory.NewGoAllocator(), Log: log})
+	eng, err := planner.New(ctx, planner.Config{JS: js, Catalog: cat, Postgres: pg, Mem: memory.NewGoAllocator(), Log: log,
+		CheckpointInterval: c.checkpointInterval})
 	if err != nil {
 		return err
 	}

@@ -318,11 +318,12 @@ func TestLatenessEndToEnd(t *testing.T) {
 	expect("too late an event changes nothing", row{we: t0.Add(16 * time.Second), n: 4, final: true})
 }
 
-// TestRestartDropsStalePartialRows: a view with EMIT EARLY rebuilds after
-// a restart, and may never write again a partial row it wrote before (the
-// window merged or moved since, or the rebuild ran faster than the
-// interval). The restart drops the partial rows in PostgreSQL and the
-// rebuild writes the current ones; final rows stay.
+// TestRestartDropsStalePartialRows: a view with EMIT EARLY that restarts
+// without a usable checkpoint rebuilds from its stream, and may never
+// write again a partial row it wrote before (the window merged or moved
+// since, or the rebuild ran faster than the interval). The restart drops
+// the partial rows in PostgreSQL and the rebuild writes the current ones;
+// final rows stay.
 func TestRestartDropsStalePartialRows(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	dir := t.TempDir()
@@ -363,8 +364,11 @@ func TestRestartDropsStalePartialRows(t *testing.T) {
 	})
 	ts.stop()
 
-	// Rows the rebuild will not write: a partial row of a session that no
-	// longer exists, and a final row (which a restart must keep).
+	// Without a usable checkpoint (here: its progress row is gone) the
+	// view rebuilds from its stream. Rows the rebuild will not write: a
+	// partial row of a session that no longer exists, and a final row
+	// (which a restart must keep).
+	mustExec(t, pg, `DELETE FROM sessionsql_progress WHERE view_name = 'restart_sessions'`)
 	mustExec(t, pg, `INSERT INTO restart_sessions (user_id, ws, n, is_final, emitted_at) VALUES
 	  (7, '2024-01-01 09:00', 1, false, now()), (9, '2024-01-01 08:00', 2, true, now())`)
 

@@ -1,0 +1,523 @@
+package planner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sessionsql/sessionsql/exec"
+	"github.com/sessionsql/sessionsql/exec/sink"
+	"github.com/sessionsql/sessionsql/windows/snap"
+)
+
+// Checkpoints and epochs (see DESIGN.md, "Exactly-once to PostgreSQL").
+//
+// Every CheckpointInterval a view's pipeline saves its operators' state
+// between two batches. That state, with the stream position it covers and
+// the view's live tables, is the epoch's checkpoint. The result changes
+// the view produced since the previous checkpoint are the epoch's
+// changes. A committer goroutine per view then, in order:
+//
+//  1. puts the checkpoint into the JetStream object store (the engine
+//     always has it), under the view's name and the epoch's number;
+//  2. with a sink database, writes the epoch's changes and the view's
+//     progress row (epoch, position) in one PostgreSQL transaction;
+//  3. deletes the view's older checkpoints.
+//
+// On restart a view restores the checkpoint of the epoch PostgreSQL says
+// is committed (without a sink database: the newest checkpoint), and its
+// source rewinds to the checkpoint's position + 1. Replayed events produce
+// exactly the changes of the epochs after it, none of which PostgreSQL
+// holds, so nothing is lost or applied twice.
+//
+// When the sink database is unreachable the committer retries with
+// backoff (the view's state says "sink unavailable") while the pipeline
+// goes on into a bounded queue of epochs; when that is full the pipeline
+// waits ("backpressured"), its input queue fills, and the source stops
+// fetching from JetStream.
+
+// checkpointBucket is the JetStream object store of views' checkpoints.
+const checkpointBucket = "sessionsql_checkpoints"
+
+// DefaultCheckpointInterval is how often views checkpoint unless
+// Config.CheckpointInterval says otherwise.
+const DefaultCheckpointInterval = 10 * time.Second
+
+// epochQueue is how many checkpointed epochs may wait for their commit
+// before the pipeline waits.
+const epochQueue = 2
+
+// checkpointStore keeps checkpoints in a JetStream object store, one
+// object per view and epoch.
+type checkpointStore struct {
+	os jetstream.ObjectStore
+}
+
+func openCheckpointStore(ctx context.Context, js jetstream.JetStream) (*checkpointStore, error) {
+	os, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      checkpointBucket,
+		Description: "sessionsql: materialized views' checkpoints",
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open checkpoint store %s: %w", checkpointBucket, err)
+	}
+	return &checkpointStore{os: os}, nil
+}
+
+func checkpointPrefix(view string) string { return "view/" + view + "/" }
+
+func checkpointName(view string, epoch uint64) string {
+	return fmt.Sprintf("%s%020d", checkpointPrefix(view), epoch)
+}
+
+func (c *checkpointStore) put(ctx context.Context, view string, epoch uint64, data []byte) error {
+	if _, err := c.os.PutBytes(ctx, checkpointName(view, epoch), data); err != nil {
+		return fmt.Errorf("store checkpoint %d of %q: %w", epoch, view, err)
+	}
+	return nil
+}
+
+func (c *checkpointStore) get(ctx context.Context, view string, epoch uint64) ([]byte, error) {
+	b, err := c.os.GetBytes(ctx, checkpointName(view, epoch))
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint %d of %q: %w", epoch, view, err)
+	}
+	return b, nil
+}
+
+// epochs returns the epochs of the view's stored checkpoints, ascending.
+func (c *checkpointStore) epochs(ctx context.Context, view string) ([]uint64, error) {
+	infos, err := c.os.List(ctx)
+	if errors.Is(err, jetstream.ErrNoObjectsFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list checkpoints: %w", err)
+	}
+	prefix := checkpointPrefix(view)
+	var out []uint64
+	for _, info := range infos {
+		var e uint64
+		if rest, ok := strings.CutPrefix(info.Name, prefix); ok {
+			if _, err := fmt.Sscanf(rest, "%d", &e); err == nil {
+				out = append(out, e)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, nil
+}
+
+// prune deletes the view's checkpoints other than keep (all when keep is
+// 0).
+func (c *checkpointStore) prune(ctx context.Context, view string, keep uint64) error {
+	es, err := c.epochs(ctx, view)
+	if err != nil {
+		return err
+	}
+	for _, e := range es {
+		if e != keep {
+			if err := c.os.Delete(ctx, checkpointName(view, e)); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+				return fmt.Errorf("delete checkpoint %d of %q: %w", e, view, err)
+			}
+		}
+	}
+	return nil
+}
+
+// savedCheckpoint is what one object of the store holds.
+type savedCheckpoint struct {
+	epoch, pos uint64
+	sql        string // the view's definition: a checkpoint of another is refused
+	state      []byte // the pipeline's state (exec.Checkpoint.State)
+	live, late []byte // the live result and late tables, Arrow IPC (empty: no rows)
+}
+
+func (s *savedCheckpoint) encode() []byte {
+	w := snap.NewWriter(make([]byte, 0, len(s.state)+len(s.live)+len(s.late)+len(s.sql)+64))
+	w.Section("sessionsql checkpoint")
+	w.Uint(s.epoch)
+	w.Uint(s.pos)
+	w.String(s.sql)
+	w.Blob(s.state)
+	w.Blob(s.live)
+	w.Blob(s.late)
+	return w.Bytes()
+}
+
+func decodeCheckpoint(b []byte) (*savedCheckpoint, error) {
+	r := snap.NewReader(b)
+	r.Section("sessionsql checkpoint")
+	s := &savedCheckpoint{epoch: r.Uint(), pos: r.Uint(), sql: r.String(), state: r.Blob(), live: r.Blob(), late: r.Blob()}
+	if err := r.Done(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// scanIPC returns a live table's rows as Arrow IPC (nil when empty).
+func scanIPC(m *sink.Memory, mem memory.Allocator) ([]byte, error) {
+	rec, err := m.Scan(mem)
+	if err != nil {
+		return nil, err
+	}
+	defer rec.Release()
+	if rec.NumRows() == 0 {
+		return nil, nil
+	}
+	return exec.WriteIPC(rec)
+}
+
+// restoreIPC applies rows saved by scanIPC to a live table.
+func restoreIPC(ctx context.Context, m *sink.Memory, mem memory.Allocator, blob []byte) error {
+	if len(blob) == 0 {
+		return nil
+	}
+	rec, err := exec.ReadIPC(mem, blob)
+	if err != nil {
+		return err
+	}
+	defer rec.Release()
+	return m.Apply(ctx, exec.Changes{Upserts: rec})
+}
+
+// epochBuffer keeps the changes a view makes to its tables in the sink
+// database during the current epoch, in order, until the checkpoint hands
+// them to the committer.
+type epochBuffer struct {
+	changes []tableChanges
+	bytes   int64
+}
+
+// tableChanges is one Changes for one table of the sink database.
+type tableChanges struct {
+	t *sink.PGTable
+	c exec.Changes
+}
+
+// into is the exec.Table the pipeline writes for t: it buffers.
+type into struct {
+	b *epochBuffer
+	t *sink.PGTable
+}
+
+func (w into) Apply(_ context.Context, c exec.Changes) error {
+	if c.Empty() {
+		return nil
+	}
+	if c.Upserts != nil {
+		c.Upserts.Retain()
+		w.b.bytes += recordBytes(c.Upserts)
+	}
+	if c.Deletes != nil {
+		c.Deletes.Retain()
+		w.b.bytes += recordBytes(c.Deletes)
+	}
+	w.b.changes = append(w.b.changes, tableChanges{w.t, c})
+	return nil
+}
+
+// recordBytes is the size of a batch's buffers (slices count whole).
+func recordBytes(rec arrow.RecordBatch) int64 {
+	var n int64
+	var add func(d arrow.ArrayData)
+	add = func(d arrow.ArrayData) {
+		for _, b := range d.Buffers() {
+			if b != nil {
+				n += int64(b.Len())
+			}
+		}
+		for _, c := range d.Children() {
+			add(c)
+		}
+	}
+	for _, c := range rec.Columns() {
+		add(c.Data())
+	}
+	return n
+}
+
+// cut returns the epoch's changes and starts the next epoch.
+func (b *epochBuffer) cut() ([]tableChanges, int64) {
+	cs, n := b.changes, b.bytes
+	b.changes, b.bytes = nil, 0
+	return cs, n
+}
+
+func (b *epochBuffer) release() {
+	for _, c := range b.changes {
+		c.c.Release()
+	}
+	b.changes, b.bytes = nil, 0
+}
+
+// epoch is one checkpointed epoch on its way to being committed.
+type epoch struct {
+	n, pos  uint64
+	blob    []byte
+	changes []tableChanges
+	bytes   int64
+	at      time.Time // when the checkpoint was taken
+}
+
+func (ep *epoch) release() {
+	for _, c := range ep.changes {
+		c.c.Release()
+	}
+	ep.changes = nil
+}
+
+// committer commits a view's epochs in order (see the top of this file).
+type committer struct {
+	view  string
+	store *checkpointStore
+	pg    *sink.Postgres // nil: checkpoints only
+	log   *slog.Logger
+
+	buf   epochBuffer // written by the pipeline's goroutine only
+	next  uint64      // the next epoch's number; pipeline goroutine only
+	last  uint64      // position of the last checkpoint taken
+	queue chan *epoch
+	done  chan struct{}
+
+	committedEpoch, committedPos atomic.Uint64
+	checkpoints                  atomic.Int64
+	lastBytes, lastNanos         atomic.Int64 // size of the last checkpoint, and the time to take it
+	waiting                      atomic.Bool  // the pipeline waits for room in the queue
+	unavailable                  atomic.Value // string: why the sink database is failing; "" when fine
+	queued                       atomic.Int64 // bytes of changes queued for commit
+
+	stopOnce sync.Once
+}
+
+func newCommitter(view string, store *checkpointStore, pg *sink.Postgres, log *slog.Logger, epochAfter, pos uint64) *committer {
+	c := &committer{view: view, store: store, pg: pg, log: log, next: epochAfter + 1, last: pos,
+		queue: make(chan *epoch, epochQueue), done: make(chan struct{})}
+	c.committedEpoch.Store(epochAfter)
+	c.committedPos.Store(pos)
+	c.unavailable.Store("")
+	return c
+}
+
+// table is what the pipeline writes for t, a table of the sink database:
+// the epoch's buffer. It must be used on the pipeline's goroutine.
+func (c *committer) table(t *sink.PGTable) exec.Table { return into{&c.buf, t} }
+
+// state refines the pipeline's state for SHOW MATERIALIZED VIEWS.
+func (c *committer) state(pipe string) string {
+	if pipe != "running" {
+		return pipe
+	}
+	if why := c.unavailable.Load().(string); why != "" {
+		if c.waiting.Load() {
+			return "backpressured: sink unavailable: " + why
+		}
+		return "sink unavailable: " + why
+	}
+	if c.waiting.Load() {
+		return "backpressured"
+	}
+	return "running"
+}
+
+// checkpoint is the pipeline's Checkpoint callback: it packs the epoch
+// and queues it, waiting while the queue is full.
+func (c *committer) checkpoint(ctx context.Context, ck exec.Checkpoint, live, late *sink.Memory, mem memory.Allocator, sql string) error {
+	if ck.Pos == c.last && len(c.buf.changes) == 0 {
+		return nil // nothing happened since the last one
+	}
+	t0 := time.Now()
+	s := savedCheckpoint{pos: ck.Pos, sql: sql, state: ck.State, epoch: c.next}
+	var err error
+	if s.live, err = scanIPC(live, mem); err != nil {
+		return err
+	}
+	if s.late, err = scanIPC(late, mem); err != nil {
+		return err
+	}
+	ep := &epoch{n: c.next, pos: ck.Pos, blob: s.encode(), at: t0}
+	ep.changes, ep.bytes = c.buf.cut()
+	c.next++
+	c.last = ck.Pos
+	c.lastBytes.Store(int64(len(ep.blob)))
+	c.lastNanos.Store(int64(time.Since(t0)))
+	c.checkpoints.Add(1)
+	c.queued.Add(ep.bytes)
+	select {
+	case c.queue <- ep:
+		return nil
+	default:
+	}
+	c.waiting.Store(true)
+	c.log.Warn("backpressure: waiting for the sink to commit earlier epochs", "epoch", ep.n, "queued_bytes", c.queued.Load())
+	defer c.waiting.Store(false)
+	select {
+	case c.queue <- ep:
+		return nil
+	case <-ctx.Done():
+		ep.release()
+		return ctx.Err()
+	}
+}
+
+// run commits queued epochs until ctx is done.
+func (c *committer) run(ctx context.Context) {
+	defer close(c.done)
+	defer func() {
+		for {
+			select {
+			case ep := <-c.queue:
+				ep.release()
+			default:
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ep := <-c.queue:
+			err := c.commitRetrying(ctx, ep)
+			c.queued.Add(-ep.bytes)
+			ep.release()
+			if err != nil {
+				return
+			}
+		}
+	}
+}
+
+// commitRetrying commits ep, retrying with backoff until it succeeds or
+// ctx is done.
+func (c *committer) commitRetrying(ctx context.Context, ep *epoch) error {
+	stored := false
+	backoff := 100 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		err := c.commit(ctx, ep, &stored)
+		if err == nil {
+			if why := c.unavailable.Load().(string); why != "" {
+				c.log.Info("sink available again: committed", "epoch", ep.n, "attempts", attempt+1)
+				c.unavailable.Store("")
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if c.unavailable.Load().(string) == "" {
+			c.log.Warn("sink unavailable: retrying the epoch's commit", "epoch", ep.n, "err", err)
+		}
+		c.unavailable.Store(shortErr(err))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func shortErr(err error) string {
+	s := err.Error()
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}
+
+// commit stores the checkpoint (once), then commits the epoch's changes
+// with the progress row, then forgets older checkpoints.
+func (c *committer) commit(ctx context.Context, ep *epoch, stored *bool) error {
+	if !*stored {
+		if err := c.store.put(ctx, c.view, ep.n, ep.blob); err != nil {
+			return err
+		}
+		*stored = true
+	}
+	if c.pg != nil {
+		err := c.pg.InTx(ctx, func(tx pgx.Tx) error {
+			for _, ch := range ep.changes {
+				if err := ch.t.ApplyTx(ctx, tx, ch.c); err != nil {
+					return err
+				}
+			}
+			return c.pg.SetProgressTx(ctx, tx, c.view, ep.n, ep.pos)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	c.committedEpoch.Store(ep.n)
+	c.committedPos.Store(ep.pos)
+	if err := c.store.prune(ctx, c.view, ep.n); err != nil {
+		c.log.Warn("old checkpoints not deleted", "err", err)
+	}
+	c.log.Debug("epoch committed", "epoch", ep.n, "position", ep.pos, "checkpoint_bytes", len(ep.blob), "latency", time.Since(ep.at))
+	return nil
+}
+
+// loadCheckpoint returns the checkpoint a restarting view resumes from,
+// or nil to rebuild from the stream: with a sink database, the one of its
+// committed epoch; without, the newest.
+func (e *Engine) loadCheckpoint(ctx context.Context, view, sql string) (*savedCheckpoint, error) {
+	var epoch uint64
+	if e.pg != nil {
+		ep, _, ok, err := e.pg.Progress(ctx, view)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, nil
+		}
+		epoch = ep
+	} else {
+		es, err := e.ckpt.epochs(ctx, view)
+		if err != nil {
+			return nil, err
+		}
+		if len(es) == 0 {
+			return nil, nil
+		}
+		epoch = es[len(es)-1]
+	}
+	b, err := e.ckpt.get(ctx, view, epoch)
+	if err != nil {
+		return nil, err
+	}
+	s, err := decodeCheckpoint(b)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %d of %q: %w", epoch, view, err)
+	}
+	if s.epoch != epoch {
+		return nil, fmt.Errorf("checkpoint object %d of %q holds epoch %d", epoch, view, s.epoch)
+	}
+	if s.sql != sql {
+		return nil, fmt.Errorf("checkpoint %d of %q is of another definition of the view", epoch, view)
+	}
+	return s, nil
+}
+
+// forgetCheckpoints deletes a view's checkpoints and progress row (DROP,
+// or CREATE of a name an earlier view had).
+func (e *Engine) forgetCheckpoints(ctx context.Context, view string) error {
+	if err := e.ckpt.prune(ctx, view, 0); err != nil {
+		return err
+	}
+	if e.pg != nil {
+		return e.pg.DeleteProgress(ctx, view)
+	}
+	return nil
+}

@@ -137,6 +137,37 @@ func (c *checkpointStore) prune(ctx context.Context, view string, keep uint64) e
 	return nil
 }
 
+func sourceCheckpointName(source string) string { return "source/" + source }
+
+// putSource stores a source's dead-letter checkpoint (one per source).
+func (c *checkpointStore) putSource(ctx context.Context, source string, data []byte) error {
+	if _, err := c.os.PutBytes(ctx, sourceCheckpointName(source), data); err != nil {
+		return fmt.Errorf("store checkpoint of source %q: %w", source, err)
+	}
+	return nil
+}
+
+// getSource returns a source's dead-letter checkpoint, nil when none.
+func (c *checkpointStore) getSource(ctx context.Context, source string) ([]byte, error) {
+	b, err := c.os.GetBytes(ctx, sourceCheckpointName(source))
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint of source %q: %w", source, err)
+	}
+	return b, nil
+}
+
+// dropSource deletes a source's dead-letter checkpoint.
+func (c *checkpointStore) dropSource(ctx context.Context, source string) error {
+	err := c.os.Delete(ctx, sourceCheckpointName(source))
+	if err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return fmt.Errorf("delete checkpoint of source %q: %w", source, err)
+	}
+	return nil
+}
+
 // savedCheckpoint is what one object of the store holds.
 type savedCheckpoint struct {
 	epoch, pos uint64

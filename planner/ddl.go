@@ -138,8 +138,10 @@ func sourceColumns(s *catalog.Source) ([]source.Column, int, error) {
 }
 
 // startSource creates the source's stream if absent, its dead-letter
-// table and its reader (not yet reading). The caller holds e.mu.
-func (e *Engine) startSource(ctx context.Context, s *catalog.Source) (*sourceRT, error) {
+// table and its reader (not yet reading). fresh is true for CREATE, false
+// for a restart, which restores the live dead-letter table from its
+// checkpoint. The caller holds e.mu.
+func (e *Engine) startSource(ctx context.Context, s *catalog.Source, fresh bool) (*sourceRT, error) {
 	cols, timeCol, err := sourceColumns(s)
 	if err != nil {
 		return nil, err
@@ -154,14 +156,24 @@ func (e *Engine) startSource(ctx context.Context, s *catalog.Source) (*sourceRT,
 		return nil, err
 	}
 	rt := &sourceRT{def: s, cols: cols, stream: stream, reader: reader, log: log, mem: e.mem,
-		router: exec.NewRouter(len(cols), log)}
+		router: exec.NewRouter(len(cols), log), ckpt: e.ckpt, ckEvery: e.ckptEvery}
 	live, pg := deadLetterSpecs(catalog.RejectsTable(s.Name), rejectsSchema)
 	rt.rejects = sink.NewMemory(live, e.mem)
+	fail := func(err error) (*sourceRT, error) {
+		rt.rejects.Close()
+		return nil, err
+	}
 	if e.pg != nil {
 		if rt.rejectsPG, err = e.pg.EnsureTable(ctx, pg, false); err != nil {
-			rt.rejects.Close()
-			return nil, err
+			return fail(err)
 		}
+	}
+	if fresh {
+		if err := e.ckpt.dropSource(ctx, s.Name); err != nil {
+			return fail(err)
+		}
+	} else if _, err := rt.restoreRejects(ctx); err != nil {
+		log.Error("dead-letter checkpoint not usable: the live table starts empty", "err", err)
 	}
 	e.sources[s.Name] = rt
 	return rt, nil
@@ -188,6 +200,9 @@ func (e *Engine) resumeReader(s *sourceRT) {
 		} else {
 			need = 1
 		}
+	}
+	if saved := s.saved.Load(); saved > 0 && saved+1 < need {
+		need = saved + 1 // rejects after the dead-letter checkpoint are recorded again
 	}
 	s.startReader(e.ctx, &e.wg, need)
 }
@@ -338,7 +353,7 @@ func (e *Engine) createSource(ctx context.Context, cs *sql.CreateSource) (string
 	if err := e.checkName(def.Name, cs.Name.Pos); err != nil {
 		return "", err
 	}
-	rt, err := e.startSource(ctx, def)
+	rt, err := e.startSource(ctx, def, true)
 	if err != nil {
 		return "", err
 	}
@@ -461,6 +476,9 @@ func (e *Engine) dropSource(ctx context.Context, d *sql.DropSource) (string, err
 			return "", &c
 		}
 		return "", err
+	}
+	if err := e.ckpt.dropSource(ctx, d.Name.Name); err != nil {
+		e.log.Warn("dead-letter checkpoint not deleted", "source", d.Name.Name, "err", err)
 	}
 	if s, ok := e.sources[d.Name.Name]; ok {
 		s.stopReader()

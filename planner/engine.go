@@ -89,7 +89,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, s := range e.cat.Sources() {
-		if _, err := e.startSource(ctx, s); err != nil {
+		if _, err := e.startSource(ctx, s, false); err != nil {
 			e.log.Error("source not restarted", "source", s.Name, "err", err)
 		}
 	}

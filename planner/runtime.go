@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -19,6 +20,7 @@ import (
 	"github.com/sessionsql/sessionsql/exec/sink"
 	"github.com/sessionsql/sessionsql/exec/source"
 	"github.com/sessionsql/sessionsql/sql/sqltypes"
+	"github.com/sessionsql/sessionsql/windows/snap"
 )
 
 // sourceRT is a running source: one reader whose batches a router hands
@@ -40,6 +42,13 @@ type sourceRT struct {
 	done      chan struct{}
 	runErr    error
 	maxReject uint64 // rejects at or before this were recorded already
+
+	// The dead-letter table's checkpoint (see saveRejects); reader
+	// goroutine only.
+	ckpt    *checkpointStore
+	ckEvery time.Duration
+	savedAt time.Time
+	saved   atomic.Uint64 // position of the last checkpoint
 }
 
 // deadLetterSchema is the schema of <source>_rejects.
@@ -125,7 +134,56 @@ func (s *sourceRT) HandleBatch(ctx context.Context, b source.Batch) error {
 	} else {
 		s.reader.Ack(b.LastSeq) // no view needs these events
 	}
+	if b.LastSeq > s.saved.Load() && time.Since(s.savedAt) >= s.ckEvery {
+		s.saveRejects(ctx, b.LastSeq)
+	}
 	return nil
+}
+
+// saveRejects checkpoints the live dead-letter table: every reject up to
+// pos is in it (HandleRejects runs before HandleBatch for a batch's
+// messages). A restart restores the table, skips rejects up to pos, and
+// reads the stream again from pos + 1 at the latest, so the rejects after
+// it are recorded once more. A failed save is logged: the previous one
+// stays valid, the reader just reads again from further back.
+func (s *sourceRT) saveRejects(ctx context.Context, pos uint64) {
+	s.savedAt = time.Now()
+	blob, err := scanIPC(s.rejects, s.mem)
+	if err == nil {
+		w := snap.NewWriter(nil)
+		w.Section("sessionsql rejects")
+		w.Uint(pos)
+		w.Blob(blob)
+		err = s.ckpt.putSource(ctx, s.def.Name, w.Bytes())
+	}
+	if err != nil {
+		s.log.Warn("dead-letter table not checkpointed", "err", err)
+		return
+	}
+	s.saved.Store(pos)
+}
+
+// restoreRejects loads the dead-letter table's checkpoint, if any, and
+// returns its position (0 without one).
+func (s *sourceRT) restoreRejects(ctx context.Context) (uint64, error) {
+	b, err := s.ckpt.getSource(ctx, s.def.Name)
+	if err != nil || b == nil {
+		return 0, err
+	}
+	r := snap.NewReader(b)
+	r.Section("sessionsql rejects")
+	pos, blob := r.Uint(), r.Blob()
+	if err := r.Done(); err != nil {
+		return 0, err
+	}
+	if err := restoreIPC(ctx, s.rejects, s.mem, blob); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	s.maxReject = pos
+	s.mu.Unlock()
+	s.saved.Store(pos)
+	return pos, nil
 }
 
 // HandleRejects implements source.Handler: rejects go to the dead-letter

@@ -115,25 +115,48 @@ func checkFor(t *testing.T, total time.Duration, cond func() error) {
 	}
 }
 
-// viewPosition reads a view's position and state from SHOW MATERIALIZED VIEWS.
-func viewPosition(t *testing.T, conn *pgx.Conn, view string) (int64, string) {
+// viewStatus is a view's row of SHOW MATERIALIZED VIEWS.
+type viewStatus struct {
+	state                                 string
+	events, pos, committed, late, ckBytes int64
+}
+
+func (v viewStatus) String() string {
+	return fmt.Sprintf("state %q, position %d, committed position %d", v.state, v.pos, v.committed)
+}
+
+// readView reads a view's row of SHOW MATERIALIZED VIEWS: state (column
+// 2), events (3), late_events (8), position (9), committed_position (12),
+// checkpoint_bytes (13). A view that is not there has state "missing".
+func readView(t *testing.T, conn *pgx.Conn, view string) viewStatus {
 	t.Helper()
 	rows, err := conn.Query(context.Background(), "SHOW MATERIALIZED VIEWS", pgx.QueryExecModeSimpleProtocol)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		vals, err := rows.Values()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if vals[0] == view {
-			pos, _ := vals[9].(int64)
-			return pos, vals[2].(string)
-		}
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]any, error) { return r.Values() })
+	if err != nil {
+		t.Fatal(err)
 	}
-	return -1, "missing"
+	for _, vals := range all {
+		if vals[0] != view {
+			continue
+		}
+		if len(vals) < 14 {
+			t.Fatalf("SHOW MATERIALIZED VIEWS has %d columns, want committed_position (12) and checkpoint_bytes (13)", len(vals))
+		}
+		num := func(i int) int64 { n, _ := vals[i].(int64); return n }
+		state, _ := vals[2].(string)
+		return viewStatus{state: state, events: num(3), pos: num(9), committed: num(12), late: num(8), ckBytes: num(13)}
+	}
+	return viewStatus{state: "missing", pos: -1}
+}
+
+// viewPosition reads a view's position and state from SHOW MATERIALIZED VIEWS.
+func viewPosition(t *testing.T, conn *pgx.Conn, view string) (int64, string) {
+	t.Helper()
+	v := readView(t, conn, view)
+	return v.pos, v.state
 }
 
 func waitPosition(t *testing.T, conn *pgx.Conn, view string, seq int64) {

@@ -113,7 +113,7 @@ func TestPostgresOutage(t *testing.T) {
 		}
 	}
 	checkFor(t, 30*time.Second, func() error {
-		v := readOutageView(t, conn)
+		v := readView(t, conn, outageView)
 		if strings.HasPrefix(v.state, "failed") {
 			t.Fatalf("view %s", v.state)
 		}
@@ -122,7 +122,7 @@ func TestPostgresOutage(t *testing.T) {
 		}
 		return nil
 	})
-	before := readOutageView(t, conn)
+	before := readView(t, conn, outageView)
 	t.Logf("before the cut (%s after start): %s; proxy forwarded %d connections",
 		time.Since(testStart).Round(time.Millisecond), before, proxy.accepted.Load())
 
@@ -148,7 +148,7 @@ func TestPostgresOutage(t *testing.T) {
 	)
 	for {
 		el := time.Since(cutAt)
-		v := readOutageView(t, conn)
+		v := readView(t, conn, outageView)
 		srcSeq := sourceLastSeq(t, conn)
 		if srcSeq != last {
 			srcMovedAt = el
@@ -244,7 +244,7 @@ func TestPostgresOutage(t *testing.T) {
 	restoreAt := time.Now()
 	var runningAfter, committedAfter time.Duration
 	checkFor(t, 30*time.Second, func() error {
-		v := readOutageView(t, conn)
+		v := readView(t, conn, outageView)
 		if strings.HasPrefix(v.state, "failed") {
 			t.Fatalf("after restore: view %s", v.state)
 		}
@@ -324,7 +324,7 @@ func TestPostgresOutage(t *testing.T) {
 	if live != resultRows {
 		t.Errorf("live table has %d rows, PostgreSQL %d", live, resultRows)
 	}
-	if v := readOutageView(t, conn); v.late != 0 {
+	if v := readView(t, conn, outageView); v.late != 0 {
 		t.Errorf("%d late events: the workload keeps within the watermark bound", v.late)
 	}
 	if q, ok := viewMetric(t, srv, "sessionsql_view_sink_queued_bytes"); !ok || q != 0 {
@@ -401,44 +401,6 @@ func stateKind(state string) string {
 		return state[:i+len("sink unavailable")]
 	}
 	return state
-}
-
-// viewStatus is the outage view's row of SHOW MATERIALIZED VIEWS.
-type viewStatus struct {
-	state                         string
-	pos, committed, late, ckBytes int64
-}
-
-func (v viewStatus) String() string {
-	return fmt.Sprintf("state %q, position %d, committed position %d", v.state, v.pos, v.committed)
-}
-
-// readOutageView reads the outage view's row of SHOW MATERIALIZED VIEWS: state
-// (column 2), late_events (8), position (9), committed_position (12),
-// checkpoint_bytes (13).
-func readOutageView(t *testing.T, conn *pgx.Conn) viewStatus {
-	t.Helper()
-	rows, err := conn.Query(context.Background(), "SHOW MATERIALIZED VIEWS", pgx.QueryExecModeSimpleProtocol)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]any, error) { return r.Values() })
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, vals := range all {
-		if vals[0] != outageView {
-			continue
-		}
-		if len(vals) < 14 {
-			t.Fatalf("SHOW MATERIALIZED VIEWS has %d columns, want committed_position (12) and checkpoint_bytes (13)", len(vals))
-		}
-		num := func(i int) int64 { n, _ := vals[i].(int64); return n }
-		state, _ := vals[2].(string)
-		return viewStatus{state: state, pos: num(9), committed: num(12), late: num(8), ckBytes: num(13)}
-	}
-	t.Fatalf("SHOW MATERIALIZED VIEWS lacks %s", outageView)
-	return viewStatus{}
 }
 
 // sourceLastSeq reads last_seq (column 8) of the plays source in SHOW

@@ -68,8 +68,9 @@ type PipelineOptions struct {
 // event up to Pos is in it and none after.
 type Checkpoint struct {
 	Pos    uint64
-	Events int64  // source rows processed up to Pos
-	State  []byte // the operators' state (see Stateful)
+	Events int64         // source rows processed up to Pos
+	State  []byte        // the operators' state (see Stateful)
+	Took   time.Duration // time to save State
 }
 
 // NewPipeline returns a pipeline of ops, each feeding the next. pos is the
@@ -215,6 +216,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 // checkpoint saves the operators' state and hands it to the callback.
 func (p *Pipeline) checkpoint(ctx context.Context) error {
 	p.lastCk = p.now()
+	t0 := time.Now()
 	c := Checkpoint{Pos: p.pos.Load(), Events: p.events.Load()}
 	w := snap.NewWriter(nil)
 	w.Section("pipeline")
@@ -230,7 +232,7 @@ func (p *Pipeline) checkpoint(ctx context.Context) error {
 			w.Section(fmt.Sprintf("stateless %d", i))
 		}
 	}
-	c.State = w.Bytes()
+	c.State, c.Took = w.Bytes(), time.Since(t0)
 	if err := p.ckFn(ctx, c); err != nil {
 		return fmt.Errorf("checkpoint at %d: %w", c.Pos, err)
 	}

@@ -325,7 +325,7 @@ type committer struct {
 
 	committedEpoch, committedPos atomic.Uint64
 	checkpoints                  atomic.Int64
-	lastBytes, lastNanos         atomic.Int64 // size of the last checkpoint, and the time to take it
+	lastBytes, lastNanos         atomic.Int64 // size of the last checkpoint, and the pipeline's time to take it
 	waiting                      atomic.Bool  // the pipeline waits for room in the queue
 	unavailable                  atomic.Value // string: why the sink database is failing; "" when fine
 	queued                       atomic.Int64 // bytes of changes queued for commit
@@ -383,7 +383,7 @@ func (c *committer) checkpoint(ctx context.Context, ck exec.Checkpoint, live, la
 	c.next++
 	c.last = ck.Pos
 	c.lastBytes.Store(int64(len(ep.blob)))
-	c.lastNanos.Store(int64(time.Since(t0)))
+	c.lastNanos.Store(int64(ck.Took + time.Since(t0)))
 	c.checkpoints.Add(1)
 	c.queued.Add(ep.bytes)
 	select {

@@ -119,6 +119,8 @@ func checkFor(t *testing.T, total time.Duration, cond func() error) {
 type viewStatus struct {
 	state                                 string
 	events, pos, committed, late, ckBytes int64
+	open, stateBytes                      int64
+	ckMs                                  float64
 }
 
 func (v viewStatus) String() string {
@@ -126,8 +128,9 @@ func (v viewStatus) String() string {
 }
 
 // readView reads a view's row of SHOW MATERIALIZED VIEWS: state (column
-// 2), events (3), late_events (8), position (9), committed_position (12),
-// checkpoint_bytes (13). A view that is not there has state "missing".
+// 2), events (3), open_windows (5), state_bytes (6), late_events (8),
+// position (9), committed_position (12), checkpoint_bytes (13),
+// checkpoint_ms (14). A view that is not there has state "missing".
 func readView(t *testing.T, conn *pgx.Conn, view string) viewStatus {
 	t.Helper()
 	rows, err := conn.Query(context.Background(), "SHOW MATERIALIZED VIEWS", pgx.QueryExecModeSimpleProtocol)
@@ -142,12 +145,14 @@ func readView(t *testing.T, conn *pgx.Conn, view string) viewStatus {
 		if vals[0] != view {
 			continue
 		}
-		if len(vals) < 14 {
-			t.Fatalf("SHOW MATERIALIZED VIEWS has %d columns, want committed_position (12) and checkpoint_bytes (13)", len(vals))
+		if len(vals) < 15 {
+			t.Fatalf("SHOW MATERIALIZED VIEWS has %d columns, want 15", len(vals))
 		}
 		num := func(i int) int64 { n, _ := vals[i].(int64); return n }
 		state, _ := vals[2].(string)
-		return viewStatus{state: state, events: num(3), pos: num(9), committed: num(12), late: num(8), ckBytes: num(13)}
+		ckMs, _ := vals[14].(float64)
+		return viewStatus{state: state, events: num(3), pos: num(9), committed: num(12), late: num(8), ckBytes: num(13),
+			open: num(5), stateBytes: num(6), ckMs: ckMs}
 	}
 	return viewStatus{state: "missing", pos: -1}
 }

@@ -327,7 +327,7 @@ type committer struct {
 	checkpoints                  atomic.Int64
 	lastBytes, lastNanos         atomic.Int64 // size of the last checkpoint, and the pipeline's time to take it
 	waiting                      atomic.Bool  // the pipeline waits for room in the queue
-	unavailable                  atomic.Value // string: why the sink database is failing; "" when fine
+	unavailable                  atomic.Value // string: "sink unavailable: why" while commits fail; "" when fine
 	queued                       atomic.Int64 // bytes of changes queued for commit
 
 	stopOnce sync.Once
@@ -353,9 +353,9 @@ func (c *committer) state(pipe string) string {
 	}
 	if why := c.unavailable.Load().(string); why != "" {
 		if c.waiting.Load() {
-			return "backpressured: sink unavailable: " + why
+			return "backpressured: " + why
 		}
-		return "sink unavailable: " + why
+		return why
 	}
 	if c.waiting.Load() {
 		return "backpressured"
@@ -451,13 +451,20 @@ func (c *committer) commitRetrying(ctx context.Context, ep *epoch) error {
 		if c.unavailable.Load().(string) == "" {
 			c.log.Warn("sink unavailable: retrying the epoch's commit", "epoch", ep.n, "err", err)
 		}
-		c.unavailable.Store(shortErr(err))
+		// A sink that cannot be reached is the usual case; any other
+		// failure (a table altered behind our back) is retried too, so
+		// that fixing it is enough, but named for what it is.
+		why := "sink unavailable: "
+		if !sink.IsUnavailable(err) {
+			why = "sink error: "
+		}
+		c.unavailable.Store(why + shortErr(err))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 5*time.Second)
+		backoff = min(2*backoff, 2*time.Second)
 	}
 }
 

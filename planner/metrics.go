@@ -27,7 +27,7 @@ const streamLookupBudget = 2 * time.Second
 // restarted; see the log).
 var (
 	sourceStates = []string{"running", "stopped", "failed", "not_running"}
-	viewStates   = []string{"starting", "running", "backpressured", "sink_unavailable", "stopped", "failed", "not_running"}
+	viewStates   = []string{"starting", "running", "backpressured", "sink_unavailable", "sink_error", "stopped", "failed", "not_running"}
 )
 
 var (

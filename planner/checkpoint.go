@@ -54,6 +54,10 @@ const checkpointBucket = "sessionsql_checkpoints"
 // Config.CheckpointInterval says otherwise.
 const DefaultCheckpointInterval = 10 * time.Second
 
+// errCheckpointStore marks a commit that failed to store its checkpoint
+// (NATS away), as opposed to one the sink database refused.
+var errCheckpointStore = errors.New("checkpoint store")
+
 // epochQueue is how many checkpointed epochs may wait for their commit
 // before the pipeline waits.
 const epochQueue = 2
@@ -173,7 +177,7 @@ type savedCheckpoint struct {
 	epoch, pos uint64
 	sql        string // the view's definition: a checkpoint of another is refused
 	state      []byte // the pipeline's state (exec.Checkpoint.State)
-	live, late []byte // the live result and late tables, Arrow IPC (empty: no rows)
+	live, late []byte // the live result (without a sink database) and late tables, Arrow IPC (empty: no rows)
 }
 
 func (s *savedCheckpoint) encode() []byte {
@@ -317,17 +321,18 @@ type committer struct {
 	pg    *sink.Postgres // nil: checkpoints only
 	log   *slog.Logger
 
-	buf   epochBuffer // written by the pipeline's goroutine only
-	next  uint64      // the next epoch's number; pipeline goroutine only
-	last  uint64      // position of the last checkpoint taken
-	queue chan *epoch
-	done  chan struct{}
+	buf      epochBuffer // written by the pipeline's goroutine only
+	next     uint64      // the next epoch's number; pipeline goroutine only
+	warnedAt time.Time   // of the last backpressure warning; pipeline goroutine only
+	last     uint64      // position of the last checkpoint taken
+	queue    chan *epoch
+	done     chan struct{}
 
 	committedEpoch, committedPos atomic.Uint64
 	checkpoints                  atomic.Int64
 	lastBytes, lastNanos         atomic.Int64 // size of the last checkpoint, and the pipeline's time to take it
 	waiting                      atomic.Bool  // the pipeline waits for room in the queue
-	unavailable                  atomic.Value // string: "sink unavailable: why" while commits fail; "" when fine
+	unavailable                  atomic.Value // string: "sink unavailable: why" (or sink error, checkpoints unavailable) while commits fail; "" when fine
 	queued                       atomic.Int64 // bytes of changes queued for commit
 
 	stopOnce sync.Once
@@ -372,8 +377,14 @@ func (c *committer) checkpoint(ctx context.Context, ck exec.Checkpoint, live, la
 	t0 := time.Now()
 	s := savedCheckpoint{pos: ck.Pos, sql: sql, state: ck.State, epoch: c.next}
 	var err error
-	if s.live, err = scanIPC(live, mem); err != nil {
-		return err
+	if c.pg == nil {
+		// Without a sink database the live table is the only copy of
+		// the results. With one, a restart reads them back from there
+		// (the committed epoch's tables are this checkpoint's), so
+		// checkpoints do not grow with every row ever written.
+		if s.live, err = scanIPC(live, mem); err != nil {
+			return err
+		}
 	}
 	if s.late, err = scanIPC(late, mem); err != nil {
 		return err
@@ -392,7 +403,10 @@ func (c *committer) checkpoint(ctx context.Context, ck exec.Checkpoint, live, la
 	default:
 	}
 	c.waiting.Store(true)
-	c.log.Warn("backpressure: waiting for the sink to commit earlier epochs", "epoch", ep.n, "queued_bytes", c.queued.Load())
+	if time.Since(c.warnedAt) > time.Minute {
+		c.warnedAt = time.Now()
+		c.log.Warn("backpressure: waiting for earlier epochs to commit", "epoch", ep.n, "queued_bytes", c.queued.Load())
+	}
 	defer c.waiting.Store(false)
 	select {
 	case c.queue <- ep:
@@ -449,13 +463,16 @@ func (c *committer) commitRetrying(ctx context.Context, ep *epoch) error {
 			return ctx.Err()
 		}
 		if c.unavailable.Load().(string) == "" {
-			c.log.Warn("sink unavailable: retrying the epoch's commit", "epoch", ep.n, "err", err)
+			c.log.Warn("epoch not committed: retrying", "epoch", ep.n, "err", err)
 		}
 		// A sink that cannot be reached is the usual case; any other
 		// failure (a table altered behind our back) is retried too, so
 		// that fixing it is enough, but named for what it is.
 		why := "sink unavailable: "
-		if !sink.IsUnavailable(err) {
+		switch {
+		case errors.Is(err, errCheckpointStore):
+			why = "checkpoints unavailable: "
+		case !sink.IsUnavailable(err):
 			why = "sink error: "
 		}
 		c.unavailable.Store(why + shortErr(err))
@@ -481,7 +498,7 @@ func shortErr(err error) string {
 func (c *committer) commit(ctx context.Context, ep *epoch, stored *bool) error {
 	if !*stored {
 		if err := c.store.put(ctx, c.view, ep.n, ep.blob); err != nil {
-			return err
+			return fmt.Errorf("%w: %w", errCheckpointStore, err)
 		}
 		*stored = true
 	}

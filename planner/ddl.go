@@ -274,7 +274,18 @@ func (e *Engine) startView(ctx context.Context, def *catalog.View, plan *viewPla
 	}
 	var state []byte
 	if ck != nil {
-		if err := restoreIPC(ctx, v.result, e.mem, ck.live); err != nil {
+		restore := func() error { return restoreIPC(ctx, v.result, e.mem, ck.live) }
+		if v.resultPG != nil {
+			restore = func() error {
+				rec, err := v.resultPG.ReadAll(ctx, e.mem)
+				if err != nil {
+					return err
+				}
+				defer rec.Release()
+				return v.result.Apply(ctx, exec.Changes{Upserts: rec})
+			}
+		}
+		if err := restore(); err != nil {
 			return fail(fmt.Errorf("restore %s from checkpoint %d: %w", def.Name, ck.epoch, err))
 		}
 		if err := restoreIPC(ctx, v.late, e.mem, ck.late); err != nil {

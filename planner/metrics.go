@@ -6,11 +6,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sessionsql/sessionsql/catalog"
 	"github.com/sessionsql/sessionsql/exec"
 	"github.com/sessionsql/sessionsql/exec/source"
 )
@@ -26,8 +28,8 @@ const streamLookupBudget = 2 * time.Second
 // "not_running" is a catalog entry without a runtime (it could not be
 // restarted; see the log).
 var (
-	sourceStates = []string{"running", "stopped", "failed", "not_running"}
-	viewStates   = []string{"starting", "running", "backpressured", "sink_unavailable", "sink_error", "stopped", "failed", "not_running"}
+	sourceStates = []string{"running", "waiting_for_nats", "stopped", "failed", "not_running"}
+	viewStates   = []string{"starting", "running", "backpressured", "sink_unavailable", "sink_error", "checkpoints_unavailable", "waiting_for_nats", "stopped", "failed", "not_running"}
 )
 
 var (
@@ -127,6 +129,7 @@ func (c engineCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // sourceFigures is what one scrape reads of a source under the lock.
 type sourceFigures struct {
+	def      *catalog.Source
 	name     string
 	state    string
 	running  bool // has a runtime; the fields below are set
@@ -150,23 +153,33 @@ type viewFigures struct {
 
 // figures reads every source's and view's counters. They are atomics or
 // fixed after start, so the lock is held only to walk the maps.
+//
+// While the connection to NATS is down, a running source or view says so
+// in its state: it waits for the client to reconnect.
 func (e *Engine) figures() ([]sourceFigures, []viewFigures) {
+	away := e.natsAway()
+	running := func(state string) string {
+		if away != "" && state == "running" {
+			return away
+		}
+		return state
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var srcs []sourceFigures
 	for _, def := range e.cat.Sources() {
-		f := sourceFigures{name: def.Name, state: "not_running"}
+		f := sourceFigures{def: def, name: def.Name, state: "not running"}
 		if s, ok := e.sources[def.Name]; ok {
-			f.running, f.state, f.stats = true, s.state(), s.reader.Stats()
+			f.running, f.state, f.stats = true, running(s.state()), s.reader.Stats()
 			f.stream, f.consumer = s.stream, s.reader.ConsumerName()
 		}
 		srcs = append(srcs, f)
 	}
 	var views []viewFigures
 	for _, def := range e.cat.Views() {
-		f := viewFigures{name: def.Name, source: def.Source, state: "not_running"}
+		f := viewFigures{name: def.Name, source: def.Source, state: "not running"}
 		if v, ok := e.views[def.Name]; ok {
-			f.running, f.state, f.stream, f.commit = true, v.commit.state(v.pipe.State()), v.src.stream, v.commit
+			f.running, f.state, f.stream, f.commit = true, running(v.commit.state(v.pipe.State())), v.src.stream, v.commit
 			f.events, f.position = v.pipe.Events(), int64(v.pipe.Position())
 			f.late, f.unmatched = v.wop.LateEvents(), v.wop.UnmatchedEvents()
 			f.rows, f.deletes = v.sinkOp.Rows(), v.sinkOp.Deletes()
@@ -183,15 +196,12 @@ func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(c.e.ctx, streamLookupBudget)
 	defer cancel()
 
-	// One stream info per source serves the lag of all its views.
-	lastSeq := map[string]int64{}
+	ends := c.e.streamEnds()
 	for _, s := range srcs {
 		if !s.running {
 			continue
 		}
-		if info, err := s.stream.Info(ctx); err == nil {
-			lastSeq[s.name] = int64(info.State.LastSeq)
-		}
+		ends.get(ctx, s.name, s.stream)
 		constMetric(ch, sourceMessagesDesc, prometheus.CounterValue, float64(s.stats.Messages), s.name)
 		constMetric(ch, sourceEventsDesc, prometheus.CounterValue, float64(s.stats.Events), s.name)
 		constMetric(ch, sourceRejectsDesc, prometheus.CounterValue, float64(s.stats.Rejects), s.name)
@@ -234,11 +244,55 @@ func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 			constMetric(ch, viewWatermarkDesc, prometheus.GaugeValue, wm, v.name, v.source)
 			constMetric(ch, viewWatermarkLagDesc, prometheus.GaugeValue, float64(time.Now().UnixMilli())/1000-wm, v.name, v.source)
 		}
-		if last, ok := lastSeq[v.source]; ok {
+		if last, ok := ends.get(ctx, v.source, v.stream); ok {
 			// As SHOW MATERIALIZED VIEWS: a view created with start =
 			// 'latest' sits one before its first sequence, never behind.
 			constMetric(ch, viewLagDesc, prometheus.GaugeValue, float64(max(last-v.position, 0)), v.name, v.source)
 		}
+	}
+}
+
+// streamEnds looks up each source's stream end once (one stream info
+// serves the lag of all its views); a failed look-up is not repeated, and
+// none is tried while NATS is away.
+type streamEnds struct {
+	away bool
+	m    map[string]*int64
+}
+
+func (e *Engine) streamEnds() *streamEnds {
+	return &streamEnds{away: e.natsAway() != "", m: map[string]*int64{}}
+}
+
+func (m *streamEnds) get(ctx context.Context, source string, stream jetstream.Stream) (int64, bool) {
+	if m.away {
+		return 0, false
+	}
+	last, seen := m.m[source]
+	if !seen {
+		if info, err := stream.Info(ctx); err == nil {
+			v := int64(info.State.LastSeq)
+			last = &v
+		}
+		m.m[source] = last
+	}
+	if last == nil {
+		return 0, false
+	}
+	return *last, true
+}
+
+// natsAway describes the connection to NATS when it is not connected
+// ("" when it is).
+func (e *Engine) natsAway() string {
+	if e.js == nil || e.js.Conn() == nil {
+		return ""
+	}
+	switch st := e.js.Conn().Status(); st {
+	case nats.CONNECTED, nats.DRAINING_SUBS, nats.DRAINING_PUBS:
+		return ""
+	default:
+		return "waiting for NATS: " + strings.ToLower(st.String())
 	}
 }
 

@@ -164,9 +164,9 @@ func TestStateMetrics(t *testing.T) {
 		state string
 		want  map[string]float64
 	}{
-		{"running", "running", map[string]float64{"running": 1, "stopped": 0, "failed": 0, "not_running": 0}},
-		{"reason cut off", "failed: consumer deleted", map[string]float64{"running": 0, "stopped": 0, "failed": 1, "not_running": 0}},
-		{"unknown state kept", "paused", map[string]float64{"running": 0, "stopped": 0, "failed": 0, "not_running": 0, "paused": 1}},
+		{"running", "running", map[string]float64{"running": 1, "stopped": 0, "failed": 0, "not_running": 0, "waiting_for_nats": 0}},
+		{"reason cut off", "failed: consumer deleted", map[string]float64{"running": 0, "stopped": 0, "failed": 1, "not_running": 0, "waiting_for_nats": 0}},
+		{"unknown state kept", "paused", map[string]float64{"running": 0, "stopped": 0, "failed": 0, "not_running": 0, "waiting_for_nats": 0, "paused": 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ch := make(chan prometheus.Metric, 10)

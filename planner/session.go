@@ -311,15 +311,14 @@ var showSourcesColumns = []server.Column{
 }
 
 func (e *Engine) showSources(ctx context.Context) (*server.Result, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	srcs, _ := e.figures()
 	res := &server.Result{Columns: showSourcesColumns}
-	for _, def := range e.cat.Sources() {
+	for _, f := range srcs {
+		def := f.def
 		row := []any{def.Name, def.Stream, strings.Join(def.Subjects, ","), def.Format,
-			fmt.Sprintf("%s - %s", def.TimeColumn, def.WatermarkDelay), "not running", nil, nil, nil}
-		if s, ok := e.sources[def.Name]; ok {
-			st := s.reader.Stats()
-			row[5], row[6], row[7], row[8] = s.state(), int64(st.Events), int64(st.Rejects), int64(st.LastSeq)
+			fmt.Sprintf("%s - %s", def.TimeColumn, def.WatermarkDelay), f.state, nil, nil, nil}
+		if f.running {
+			row[6], row[7], row[8] = int64(f.stats.Events), int64(f.stats.Rejects), int64(f.stats.LastSeq)
 		}
 		res.Rows = append(res.Rows, row)
 	}
@@ -335,28 +334,30 @@ var showViewsColumns = []server.Column{
 	{Name: "committed_position", Type: sqltypes.Int64}, {Name: "checkpoint_bytes", Type: sqltypes.Int64}, {Name: "checkpoint_ms", Type: sqltypes.Float64},
 }
 
+// showViews reads the views' figures under the engine's lock, then asks
+// JetStream for the streams' ends (for the lag) without it, within
+// streamLookupBudget: with NATS away, the lag is NULL and no other
+// statement waits.
 func (e *Engine) showViews(ctx context.Context) (*server.Result, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	_, views := e.figures()
+	lctx, cancel := context.WithTimeout(ctx, streamLookupBudget)
+	defer cancel()
+	ends := e.streamEnds()
 	res := &server.Result{Columns: showViewsColumns}
-	for _, def := range e.cat.Views() {
-		v, ok := e.views[def.Name]
-		if !ok {
-			res.Rows = append(res.Rows, []any{def.Name, def.Source, "not running", nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil})
+	for _, v := range views {
+		if !v.running {
+			res.Rows = append(res.Rows, []any{v.name, v.source, v.state, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil})
 			continue
 		}
-		pos := v.pipe.Position()
 		var lag any
-		if info, err := v.src.stream.Info(ctx); err == nil {
-			lag = int64(info.State.LastSeq) - int64(pos)
-			if lag.(int64) < 0 {
-				lag = int64(0)
-			}
+		if last, ok := ends.get(lctx, v.source, v.stream); ok {
+			// A view created with start = 'latest' sits one before its
+			// first sequence, never behind.
+			lag = max(last-v.position, 0)
 		}
-		res.Rows = append(res.Rows, []any{def.Name, def.Source, v.commit.state(v.pipe.State()), v.pipe.Events(), lag,
-			v.wop.OpenWindows(), v.wop.StateBytes(), v.sinkOp.Rows(), v.wop.LateEvents(), int64(pos),
-			v.sinkOp.Deletes(), v.wop.UnmatchedEvents(), int64(v.commit.committedPos.Load()), v.commit.lastBytes.Load(),
-			float64(v.commit.lastNanos.Load()) / 1e6})
+		res.Rows = append(res.Rows, []any{v.name, v.source, v.state, v.events, lag,
+			v.open, v.stateBytes, v.rows, v.late, v.position, v.deletes, v.unmatched,
+			int64(v.commit.committedPos.Load()), v.commit.lastBytes.Load(), float64(v.commit.lastNanos.Load()) / 1e6})
 	}
 	res.Tag = fmt.Sprintf("SELECT %d", len(res.Rows))
 	return res, nil

@@ -199,34 +199,9 @@ func TestCrashRecoveryExactlyOnce(t *testing.T) {
 	// Checks, in PostgreSQL. The crashed run's schema also gets the events,
 	// for the oracle.
 	checkStart := time.Now()
-	mustExec(t, pgCrash, `CREATE TABLE crash_events (user_id BIGINT, title_id BIGINT, bytes BIGINT, ts TIMESTAMP(3))`)
-	if _, err := pgCrash.CopyFrom(ctx, pgx.Identifier{"crash_events"}, []string{"user_id", "title_id", "bytes", "ts"},
-		pgx.CopyFromSlice(len(evs), func(i int) ([]any, error) {
-			e := evs[i]
-			return []any{e.user, e.title, e.bytes, time.UnixMilli(e.ts).UTC()}, nil
-		})); err != nil {
-		t.Fatal(err)
-	}
-	count := func(sql string) int64 {
-		t.Helper()
-		var n int64
-		if err := pgCrash.QueryRow(ctx, sql).Scan(&n); err != nil {
-			t.Fatalf("%v\n%s", err, sql)
-		}
-		return n
-	}
-	// sample returns a few rows of a difference, for the failure message.
-	sample := func(sql string) string {
-		rows, err := pgCrash.Query(ctx, sql+` ORDER BY 1, 2 LIMIT 5`)
-		if err != nil {
-			return err.Error()
-		}
-		got, err := pgx.CollectRows(rows, pgx.RowToMap)
-		if err != nil {
-			return err.Error()
-		}
-		return fmt.Sprint(got)
-	}
+	loadEvents(t, pgCrash, "crash_events", evs)
+	count := func(sql string) int64 { return pgCount(t, pgCrash, sql) }
+	sample := func(sql string) string { return pgSample(pgCrash, sql) }
 	crashTable, goldTable := pgx.Identifier{crashSchema, crashView}.Sanitize(), pgx.Identifier{goldSchema, crashView}.Sanitize()
 	for _, tbl := range []struct{ run, schema, table string }{{"crashed", crashSchema, crashTable}, {"uninterrupted", goldSchema, goldTable}} {
 		// (a) One row per key and window start.

@@ -99,6 +99,43 @@ func mustExec(t *testing.T, conn *pgx.Conn, sql string, args ...any) {
 	}
 }
 
+// loadEvents copies evs into a new PostgreSQL table name, the input of
+// the oracles.
+func loadEvents(t *testing.T, pg *pgx.Conn, name string, evs []event) {
+	t.Helper()
+	mustExec(t, pg, `CREATE TABLE `+pgx.Identifier{name}.Sanitize()+` (user_id BIGINT, event_type TEXT, title_id BIGINT, bytes BIGINT, ts TIMESTAMP(3))`)
+	if _, err := pg.CopyFrom(context.Background(), pgx.Identifier{name}, []string{"user_id", "event_type", "title_id", "bytes", "ts"},
+		pgx.CopyFromSlice(len(evs), func(i int) ([]any, error) {
+			e := evs[i]
+			return []any{e.user, e.typ, e.title, e.bytes, time.UnixMilli(e.ts).UTC()}, nil
+		})); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pgCount returns the count(*) that sql computes.
+func pgCount(t *testing.T, pg *pgx.Conn, sql string) int64 {
+	t.Helper()
+	var n int64
+	if err := pg.QueryRow(context.Background(), sql).Scan(&n); err != nil {
+		t.Fatalf("%v\n%s", err, sql)
+	}
+	return n
+}
+
+// pgSample returns the first rows of sql's result, for failure messages.
+func pgSample(pg *pgx.Conn, sql string) string {
+	rows, err := pg.Query(context.Background(), sql+` ORDER BY 1, 2 LIMIT 5`)
+	if err != nil {
+		return err.Error()
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToMap)
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprint(got)
+}
+
 // checkFor polls cond until it returns nil or the deadline passes.
 func checkFor(t *testing.T, total time.Duration, cond func() error) {
 	t.Helper()
@@ -339,14 +376,7 @@ func TestSessionsMatchPostgresOracle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pg.Close(ctx)
-	mustExec(t, pg, `CREATE TABLE events (user_id BIGINT, event_type TEXT, title_id BIGINT, bytes BIGINT, ts TIMESTAMP(3))`)
-	if _, err := pg.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"user_id", "event_type", "title_id", "bytes", "ts"},
-		pgx.CopyFromSlice(len(evs), func(i int) ([]any, error) {
-			e := evs[i]
-			return []any{e.user, e.typ, e.title, e.bytes, time.UnixMilli(e.ts).UTC()}, nil
-		})); err != nil {
-		t.Fatal(err)
-	}
+	loadEvents(t, pg, "events", evs)
 	// AVG is compared at 6 decimals: PostgreSQL averages bigints in
 	// numeric, the engine in float64.
 	got := `SELECT user_id, session_start, session_end, events, bytes, first_title, round(avg_bytes::numeric, 6) FROM play_sessions WHERE is_final AND user_id IS DISTINCT FROM -1`
@@ -365,9 +395,8 @@ func TestSessionsMatchPostgresOracle(t *testing.T) {
 		must(pg.QueryRow(ctx, `SELECT count(*) FROM ((`+got+`) EXCEPT ALL (`+oracleSQL+`)) d`).Scan(&extra))
 		t.Logf("%s: %d events (+%d rejects), oracle %d sessions, result table %d rows", when, len(evs), rejects, oracleRows, resultRows)
 		if missing != 0 || extra != 0 {
-			rows, _ := pg.Query(ctx, `(`+oracleSQL+`) EXCEPT ALL (`+got+`) ORDER BY 1, 2 LIMIT 5`)
-			sample, _ := pgx.CollectRows(rows, pgx.RowToMap)
-			t.Fatalf("%s: result table differs from the oracle: %d sessions missing, %d extra; first missing: %v", when, missing, extra, sample)
+			t.Fatalf("%s: result table differs from the oracle: %d sessions missing, %d extra; first missing: %v", when, missing, extra,
+				pgSample(pg, `(`+oracleSQL+`) EXCEPT ALL (`+got+`)`))
 		}
 		if oracleRows < 1000 || resultRows != oracleRows {
 			t.Fatalf("%s: oracle has %d sessions, result table %d rows (every test session final, the flush session still open)", when, oracleRows, resultRows)

@@ -261,33 +261,9 @@ func TestPostgresOutage(t *testing.T) {
 
 	// The sink's table against the oracle, over a direct connection.
 	pg := pgConnect(t, dsn)
-	mustExec(t, pg, `CREATE TABLE events (user_id BIGINT, event_type TEXT, title_id BIGINT, bytes BIGINT, ts TIMESTAMP(3))`)
-	if _, err := pg.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"user_id", "event_type", "title_id", "bytes", "ts"},
-		pgx.CopyFromSlice(len(evs), func(i int) ([]any, error) {
-			e := evs[i]
-			return []any{e.user, e.typ, e.title, e.bytes, time.UnixMilli(e.ts).UTC()}, nil
-		})); err != nil {
-		t.Fatal(err)
-	}
-	count := func(sql string) int64 {
-		t.Helper()
-		var n int64
-		if err := pg.QueryRow(ctx, sql).Scan(&n); err != nil {
-			t.Fatalf("%v\n%s", err, sql)
-		}
-		return n
-	}
-	sample := func(sql string) string {
-		rows, err := pg.Query(ctx, sql+` ORDER BY 1, 2 LIMIT 5`)
-		if err != nil {
-			return err.Error()
-		}
-		got, err := pgx.CollectRows(rows, pgx.RowToMap)
-		if err != nil {
-			return err.Error()
-		}
-		return fmt.Sprint(got)
-	}
+	loadEvents(t, pg, "events", evs)
+	count := func(sql string) int64 { return pgCount(t, pg, sql) }
+	sample := func(sql string) string { return pgSample(pg, sql) }
 	oracleRows := count(`SELECT count(*) FROM (` + oracleSQL + `) o`)
 	// Committed position at the end says every result is in PostgreSQL;
 	// give a final row emitted after the last event's epoch a moment.

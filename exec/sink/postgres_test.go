@@ -457,6 +457,17 @@ func TestPostgresTypesRoundTrip(t *testing.T) {
 	if n != len(rows) {
 		t.Fatalf("%d rows read, want %d", n, len(rows))
 	}
+
+	// ReadAll gives back exactly the batch written (in the session's
+	// time zone or any other: timestamps are UTC milliseconds).
+	back, err := tbl.ReadAll(ctx, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Release()
+	if got, want := sortedRendering(spec.Schema, rowsOf(back)), sortedRendering(spec.Schema, rowsOf(c.Upserts)); got != want {
+		t.Fatalf("ReadAll:\n%s\nwant\n%s", got, want)
+	}
 }
 
 // TestPostgresTextSanitized checks that TEXT PostgreSQL cannot hold (a NUL

@@ -26,6 +26,8 @@ type kindRun struct {
 	wm    *WatermarkOp
 	wop   *WindowAggOp
 	table *modelTable
+
+	sizeHint int // of the next save, as the pipeline sizes it
 }
 
 func newKindRun(t *testing.T, mem memory.Allocator, spec WindowSpec, bound time.Duration, table *modelTable) *kindRun {
@@ -58,12 +60,13 @@ func (r *kindRun) push(evs []kindEvent, now time.Time) {
 }
 
 func (r *kindRun) save() []byte {
-	w := snap.NewWriter(nil)
+	w := snap.NewWriter(make([]byte, 0, r.sizeHint))
 	for _, s := range []Stateful{r.wm, r.wop} {
 		if err := s.SaveState(w); err != nil {
 			r.t.Fatal(err)
 		}
 	}
+	r.sizeHint = w.Len() + w.Len()/8
 	return slices.Clone(w.Bytes())
 }
 

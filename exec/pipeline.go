@@ -42,6 +42,7 @@ type Pipeline struct {
 	ckEvery time.Duration
 	ckFn    func(ctx context.Context, c Checkpoint) error
 	lastCk  time.Time
+	ckSize  int // bytes of the last checkpoint
 }
 
 // PipelineOptions tune a pipeline.
@@ -218,7 +219,9 @@ func (p *Pipeline) checkpoint(ctx context.Context) error {
 	p.lastCk = p.now()
 	t0 := time.Now()
 	c := Checkpoint{Pos: p.pos.Load(), Events: p.events.Load()}
-	w := snap.NewWriter(nil)
+	// Sized for the last checkpoint and a little growth: a large state
+	// is not copied over and over as the buffer doubles.
+	w := snap.NewWriter(make([]byte, 0, p.ckSize+p.ckSize/8+4096))
 	w.Section("pipeline")
 	w.Uint(checkpointVersion)
 	w.Uint(c.Pos)
@@ -233,6 +236,7 @@ func (p *Pipeline) checkpoint(ctx context.Context) error {
 		}
 	}
 	c.State, c.Took = w.Bytes(), time.Since(t0)
+	p.ckSize = len(c.State)
 	if err := p.ckFn(ctx, c); err != nil {
 		return fmt.Errorf("checkpoint at %d: %w", c.Pos, err)
 	}

@@ -58,9 +58,13 @@ const DefaultCheckpointInterval = 10 * time.Second
 // (NATS away), as opposed to one the sink database refused.
 var errCheckpointStore = errors.New("checkpoint store")
 
-// epochQueue is how many checkpointed epochs may wait for their commit
-// before the pipeline waits.
+// epochQueue is how many checkpointed epochs may wait for their commit.
 const epochQueue = 2
+
+// DefaultSinkBuffer is how many bytes of result changes a view keeps for
+// the sink database, beyond the epochs queued for commit, before its
+// pipeline waits (Config.SinkBuffer).
+const DefaultSinkBuffer = 64 << 20
 
 // checkpointStore keeps checkpoints in a JetStream object store, one
 // object per view and epoch.
@@ -322,6 +326,7 @@ type committer struct {
 	log   *slog.Logger
 
 	buf      epochBuffer // written by the pipeline's goroutine only
+	limit    int64       // bytes buf may hold while the queue is full
 	next     uint64      // the next epoch's number; pipeline goroutine only
 	warnedAt time.Time   // of the last backpressure warning; pipeline goroutine only
 	last     uint64      // position of the last checkpoint taken
@@ -329,7 +334,7 @@ type committer struct {
 	done     chan struct{}
 
 	committedEpoch, committedPos atomic.Uint64
-	checkpoints                  atomic.Int64
+	checkpoints, deferred        atomic.Int64
 	lastBytes, lastNanos         atomic.Int64 // size of the last checkpoint, and the pipeline's time to take it
 	waiting                      atomic.Bool  // the pipeline waits for room in the queue
 	unavailable                  atomic.Value // string: "sink unavailable: why" (or sink error, checkpoints unavailable) while commits fail; "" when fine
@@ -338,8 +343,8 @@ type committer struct {
 	stopOnce sync.Once
 }
 
-func newCommitter(view string, store *checkpointStore, pg *sink.Postgres, log *slog.Logger, epochAfter, pos uint64) *committer {
-	c := &committer{view: view, store: store, pg: pg, log: log, next: epochAfter + 1, last: pos,
+func newCommitter(view string, store *checkpointStore, pg *sink.Postgres, log *slog.Logger, limit int64, epochAfter, pos uint64) *committer {
+	c := &committer{view: view, store: store, pg: pg, log: log, limit: limit, next: epochAfter + 1, last: pos,
 		queue: make(chan *epoch, epochQueue), done: make(chan struct{})}
 	c.committedEpoch.Store(epochAfter)
 	c.committedPos.Store(pos)
@@ -369,10 +374,17 @@ func (c *committer) state(pipe string) string {
 }
 
 // checkpoint is the pipeline's Checkpoint callback: it packs the epoch
-// and queues it, waiting while the queue is full.
+// and queues it. While the committer is behind (the queue is full), the
+// checkpoint is put off and the epoch goes on growing, so a slow sink
+// makes epochs longer, not the pipeline slower; once the epoch holds more
+// than the limit of changes, the pipeline waits for room (backpressure).
 func (c *committer) checkpoint(ctx context.Context, ck exec.Checkpoint, live, late *sink.Memory, mem memory.Allocator, sql string) error {
 	if ck.Pos == c.last && len(c.buf.changes) == 0 {
 		return nil // nothing happened since the last one
+	}
+	if len(c.queue) == cap(c.queue) && c.buf.bytes < c.limit {
+		c.deferred.Add(1)
+		return nil
 	}
 	t0 := time.Now()
 	s := savedCheckpoint{pos: ck.Pos, sql: sql, state: ck.State, epoch: c.next}

@@ -30,6 +30,10 @@ type Config struct {
 	// epoch (default DefaultCheckpointInterval). With a sink database,
 	// results reach it at each commit.
 	CheckpointInterval time.Duration
+	// SinkBuffer is how many bytes of result changes a view keeps for the
+	// sink database while earlier epochs wait for their commit, before it
+	// stops taking events (default DefaultSinkBuffer).
+	SinkBuffer int64
 }
 
 // Engine runs statements: it binds them against the catalog, lowers
@@ -46,8 +50,9 @@ type Engine struct {
 	mem memory.Allocator
 	log *slog.Logger
 
-	ckpt      *checkpointStore
-	ckptEvery time.Duration
+	ckpt       *checkpointStore
+	ckptEvery  time.Duration
+	sinkBuffer int64
 
 	ctx    context.Context // parent of every background goroutine
 	cancel context.CancelFunc
@@ -74,7 +79,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.CheckpointInterval <= 0 {
 		cfg.CheckpointInterval = DefaultCheckpointInterval
 	}
-	e := &Engine{js: cfg.JS, cat: cfg.Catalog, pg: cfg.Postgres, mem: cfg.Mem, log: cfg.Log, ckptEvery: cfg.CheckpointInterval,
+	if cfg.SinkBuffer <= 0 {
+		cfg.SinkBuffer = DefaultSinkBuffer
+	}
+	e := &Engine{js: cfg.JS, cat: cfg.Catalog, pg: cfg.Postgres, mem: cfg.Mem, log: cfg.Log, ckptEvery: cfg.CheckpointInterval, sinkBuffer: cfg.SinkBuffer,
 		sources: map[string]*sourceRT{}, views: map[string]*viewRT{}}
 	var err error
 	if e.ckpt, err = openCheckpointStore(ctx, cfg.JS); err != nil {

@@ -81,6 +81,8 @@ var (
 		"Stream position of the view's last committed epoch: its checkpoint and, with a sink database, its results there.", viewLabels, nil)
 	viewCheckpointsDesc = prometheus.NewDesc("sessionsql_view_checkpoints_total",
 		"Checkpoints the view took.", viewLabels, nil)
+	viewCheckpointsDeferredDesc = prometheus.NewDesc("sessionsql_view_checkpoints_deferred_total",
+		"Checkpoints put off because earlier epochs were still being committed (the epoch grew instead).", viewLabels, nil)
 	viewCheckpointBytesDesc = prometheus.NewDesc("sessionsql_view_checkpoint_bytes",
 		"Size of the view's last checkpoint.", viewLabels, nil)
 	viewCheckpointSecondsDesc = prometheus.NewDesc("sessionsql_view_checkpoint_seconds",
@@ -95,7 +97,7 @@ var (
 		sourceLastSeqDesc, sourceAckedSeqDesc, sourceLagDesc, sourceStateDesc,
 		viewEventsDesc, viewLateDesc, viewUnmatchedDesc, viewRowsEmittedDesc, viewRowsRetractedDesc,
 		viewOpenWindowsDesc, viewStateBytesDesc, viewPositionDesc, viewLagDesc, viewStateDesc,
-		viewWatermarkDesc, viewWatermarkLagDesc, viewCommittedDesc, viewCheckpointsDesc, viewCheckpointBytesDesc,
+		viewWatermarkDesc, viewWatermarkLagDesc, viewCommittedDesc, viewCheckpointsDesc, viewCheckpointsDeferredDesc, viewCheckpointBytesDesc,
 		viewCheckpointSecondsDesc, viewSinkQueuedDesc,
 	}
 )
@@ -236,6 +238,7 @@ func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 		constMetric(ch, viewPositionDesc, prometheus.GaugeValue, float64(v.position), v.name, v.source)
 		constMetric(ch, viewCommittedDesc, prometheus.GaugeValue, float64(v.commit.committedPos.Load()), v.name, v.source)
 		constMetric(ch, viewCheckpointsDesc, prometheus.CounterValue, float64(v.commit.checkpoints.Load()), v.name, v.source)
+		constMetric(ch, viewCheckpointsDeferredDesc, prometheus.CounterValue, float64(v.commit.deferred.Load()), v.name, v.source)
 		constMetric(ch, viewCheckpointBytesDesc, prometheus.GaugeValue, float64(v.commit.lastBytes.Load()), v.name, v.source)
 		constMetric(ch, viewCheckpointSecondsDesc, prometheus.GaugeValue, float64(v.commit.lastNanos.Load())/1e9, v.name, v.source)
 		constMetric(ch, viewSinkQueuedDesc, prometheus.GaugeValue, float64(v.commit.queued.Load()), v.name, v.source)

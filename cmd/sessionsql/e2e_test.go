@@ -33,8 +33,9 @@ type testServer struct {
 	once        sync.Once
 }
 
-// startServe runs serve over dataDir; postgres may be "".
-func startServe(t *testing.T, dataDir, postgres string) *testServer {
+// startServe runs serve over dataDir; postgres may be "". Options change
+// the configuration before it starts.
+func startServe(t *testing.T, dataDir, postgres string, options ...func(*serveConfig)) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ts := &testServer{cancel: cancel, done: make(chan error, 1)}
@@ -46,6 +47,9 @@ func startServe(t *testing.T, dataDir, postgres string) *testServer {
 			ts.addr, ts.natsURL = addr.String(), natsURL
 			close(ready)
 		}}
+	for _, o := range options {
+		o(cfg)
+	}
 	go func() { ts.done <- serve(ctx, cfg, t.Output()) }()
 	select {
 	case <-ready:

@@ -112,6 +112,8 @@ type serveConfig struct {
 	// checkpointInterval is how often views checkpoint and commit their
 	// results to the sink database.
 	checkpointInterval time.Duration
+	// sinkBuffer bounds a view's result changes waiting for the sink.
+	sinkBuffer int64
 	// ready, when set, learns the wire listener's address and the NATS URL
 	// once serve accepts clients (tests use it).
 	ready func(addr net.Addr, natsURL string)
@@ -135,6 +137,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&c.user, "user", "", "a user allowed to connect, with the password in $"+passwordEnv+"; turns on SCRAM-SHA-256 password authentication (combines with --users-file)")
 	fs.StringVar(&c.metricsListen, "metrics-listen", "127.0.0.1:9464", "where Prometheus metrics are served at /metrics; empty: not served")
 	fs.DurationVar(&c.checkpointInterval, "checkpoint-interval", planner.DefaultCheckpointInterval, "how often every view checkpoints its state and commits an epoch of results to --postgres (results reach PostgreSQL at each commit); a restart resumes from the last checkpoint")
+	fs.Int64Var(&c.sinkBuffer, "sink-buffer-bytes", planner.DefaultSinkBuffer, "bytes of result changes a view keeps while --postgres is slow or unreachable, beyond two epochs waiting for their commit; past it the view stops taking events (backpressure) until the sink catches up")
 	fs.IntVar(&c.maxConns, "max-connections", server.DefaultMaxConns, "most client connections served at once; more get SQLSTATE 53300")
 	fs.IntVar(&c.maxStatementBytes, "max-statement-bytes", server.DefaultMaxStatementBytes, "longest statement accepted, in bytes; longer ones get SQLSTATE 54000")
 	if err := fs.Parse(args); err != nil {
@@ -151,6 +154,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	}
 	if c.checkpointInterval < 10*time.Millisecond {
 		return nil, fmt.Errorf("--checkpoint-interval must be at least 10ms, not %s", c.checkpointInterval)
+	}
+	if c.sinkBuffer < 1 {
+		return nil, fmt.Errorf("--sink-buffer-bytes must be positive, not %d", c.sinkBuffer)
 	}
 	if c.maxConns < 1 {
 		return nil, fmt.Errorf("--max-connections must be at least 1, not %d", c.maxConns)
@@ -284,7 +290,7 @@ func serve(ctx context.Context, c *serveConfig, logOut io.Writer) (err error) {
 		log.Info("PostgreSQL sink connected")
 	}
 	eng, err := planner.New(ctx, planner.Config{JS: js, Catalog: cat, Postgres: pg, Mem: memory.NewGoAllocator(), Log: log,
-		CheckpointInterval: c.checkpointInterval})
+		CheckpointInterval: c.checkpointInterval, SinkBuffer: c.sinkBuffer})
 	if err != nil {
 		return err
 	}

@@ -88,7 +88,9 @@ func TestPostgresOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := startServe(t, t.TempDir(), proxied)
+	// A small sink buffer, so that the outage reaches backpressure with
+	// this workload (the default holds 64 MiB of changes first).
+	srv := startServe(t, t.TempDir(), proxied, func(c *serveConfig) { c.sinkBuffer = 16 << 10 })
 	conn := srv.connect(t)
 	mustExec(t, conn, createPlays)
 	mustExec(t, conn, createSessions)

@@ -192,7 +192,7 @@ func (b *binder) bindU(n ast.ExprNode, sc scope) (bound, error) {
 	case *ast.CaseExpr:
 		return b.caseExpr(n, sc)
 	case *ast.FuncCastExpr:
-		x, err := b.bind(n.Expr, sc)
+		x, err := b.bindU(n.Expr, sc)
 		if err != nil {
 			return bound{}, err
 		}
@@ -200,7 +200,13 @@ func (b *binder) bindU(n ast.ExprNode, sc scope) (bound, error) {
 		if err != nil {
 			return bound{}, b.at(n, err)
 		}
-		e, err := expr.Cast(x, t)
+		if x.unknown {
+			// A literal or parameter of unknown type takes the cast's:
+			// $1::bigint is a BIGINT parameter, as in PostgreSQL.
+			e, err := b.coerce(x, t, n.Expr)
+			return bound{e: e}, err
+		}
+		e, err := expr.Cast(x.e, t)
 		return bound{e: e}, b.at(n, err)
 	case *ast.FuncCallExpr:
 		return b.call(n, sc)
@@ -555,7 +561,8 @@ func castType(n *ast.FuncCastExpr) (arrow.DataType, error) {
 	switch {
 	case strings.HasPrefix(name, "SIGNED"), strings.HasPrefix(name, "UNSIGNED"), strings.HasPrefix(name, "BIGINT"), strings.HasPrefix(name, "INT"):
 		return sqltypes.Int64, nil
-	case strings.HasPrefix(name, "CHAR"), strings.HasPrefix(name, "VARCHAR"), strings.HasPrefix(name, "TEXT"), strings.HasPrefix(name, "BINARY"):
+	case strings.HasPrefix(name, "CHAR"), strings.HasPrefix(name, "VARCHAR"), strings.HasPrefix(name, "VAR_STRING"),
+		strings.HasPrefix(name, "TEXT"), strings.HasPrefix(name, "BINARY"):
 		return sqltypes.String, nil
 	case strings.HasPrefix(name, "DOUBLE"), strings.HasPrefix(name, "FLOAT"), strings.HasPrefix(name, "DECIMAL"), strings.HasPrefix(name, "REAL"):
 		return sqltypes.Float64, nil

@@ -1,7 +1,8 @@
 package planner
 
 // A small pg_catalog emulation, enough for psql 15's \d, \dt, \dv, \dm,
-// \d <name> (and their + forms), \l and \dn.
+// \d <name> (and their + forms), \l and \dn, and for psql's tab
+// completion (see completionAnswer).
 //
 // psql answers those commands by sending catalog queries in PostgreSQL's
 // dialect, which sql.Parse (TiDB's MySQL grammar) cannot read. Prepare
@@ -26,7 +27,10 @@ package planner
 // A query naming the catalogs that is not of this shape (an unknown select
 // item or catalog, or UNION, LIKE, LIMIT, GROUP BY and the like, whose
 // effect would be lost) fails with 0A000 "catalog query not supported"
-// rather than get a wrong answer. Predicates other than the lifted ones
+// rather than get a wrong answer; psql's tab-completion queries, which
+// end with "\nLIMIT n", are read by completionAnswer instead and never
+// fail. A cast to a type named pg_catalog.x (1::pg_catalog.int4) does
+// not make a query a catalog query. Predicates other than the lifted ones
 // are still ignored, so the answer is only as right as the assumption
 // that the query is psql's.
 //
@@ -90,6 +94,7 @@ var (
 	aliasRe       = regexp.MustCompile(`(?is)^(.*?)\s+AS\s+(?:"([^"]+)"|(\w+))$`)
 	derivedNameRe = regexp.MustCompile(`^(?:\w+\.)?(\w+)(?:\(.*\))?$`)
 	literalRe     = regexp.MustCompile(`'(?:[^']|'')*'|"[^"]*"`)
+	catalogCastRe = regexp.MustCompile(`(?i)::\s*pg_catalog\s*\.`)
 	queryStartRe  = regexp.MustCompile(`(?i)^\s*(SELECT|WITH)\b`)
 	unliftedRe    = regexp.MustCompile(`(?i)\b(UNION|INTERSECT|EXCEPT|LIKE|ILIKE|SIMILAR|LIMIT|OFFSET|GROUP\s+BY|HAVING)\b`)
 )
@@ -138,8 +143,13 @@ func (s *session) prepareCatalog(text string) (p *server.Prepared, ok bool, err 
 func matchCatalogQuery(text string) (pgAnswer, error) {
 	// A query reads the catalogs if it names them outside its literals:
 	// INSERT ... VALUES ('pg_catalog.x') is not one.
-	if !queryStartRe.MatchString(text) || !catalogNameRe.MatchString(literalRe.ReplaceAllString(text, "''")) {
+	// A cast to a type named pg_catalog.x (x::pg_catalog.int8) reads no
+	// catalog.
+	if !queryStartRe.MatchString(text) || !catalogNameRe.MatchString(catalogCastRe.ReplaceAllString(literalRe.ReplaceAllString(text, "''"), "::")) {
 		return nil, nil
+	}
+	if ans, ok := completionAnswer(text); ok {
+		return ans, nil
 	}
 	unsupported := sqlerr.New(pgerrcode.FeatureNotSupported, "catalog query not supported")
 	if m := viewdefRe.FindStringSubmatch(text); m != nil {
@@ -509,4 +519,304 @@ func storageOf(t arrow.DataType) string {
 		return "x"
 	}
 	return "p"
+}
+
+// psql's tab completion.
+//
+// On TAB, psql (15 and later; the text is built by _complete_from_query in
+// psql's tab-complete.c) sends a query like
+//
+//	SELECT c.relname, NULL::pg_catalog.text FROM pg_catalog.pg_class c
+//	 WHERE c.relkind IN ('r', 'S', 'v', 'm', 'f', 'p') AND (c.relname) LIKE 'pl%'
+//	   AND pg_catalog.pg_table_is_visible(c.oid) AND c.relnamespace <> (SELECT ...)
+//	UNION ALL
+//	SELECT NULL::pg_catalog.text, n.nspname FROM pg_catalog.pg_namespace n
+//	 WHERE n.nspname LIKE 'pl%' AND n.nspname NOT LIKE E'pg\\_%'
+//	LIMIT 1000
+//
+// (relation names, then schema names, that start with what was typed),
+// and always ends it with "\nLIMIT n". A query that names the catalogs
+// and ends so is taken for a completion query and never fails: each
+// UNION branch is read as one catalog and the name it returns, and
+// answers from the engine's catalog what it can (relation names of
+// pg_class, filtered by c.relkind IN (...), by the typed prefix and by
+// n.nspname = '...'; the schema public; column names of pg_attribute for
+// c.relname = '...'; the current database); every other branch (settings,
+// functions, roles, types, ...) has no rows. psql 14 and earlier write the
+// prefix test as substring(pg_catalog.quote_ident(c.relname),1,n)='pl',
+// which is read too.
+
+var (
+	completionLimitRe = regexp.MustCompile(`(?is)^(.*)\nLIMIT\s+(\d+)\s*;?\s*$`)
+	// likeRe finds `col LIKE 'pattern'` and `col NOT LIKE 'pattern'`, the
+	// column maybe in parentheses; substringRe psql 14's
+	// substring(pg_catalog.quote_ident(col),1,n)='prefix'.
+	likeRe       = regexp.MustCompile(`(?i)(\bNOT\s+)?\(?\b([\w.]+)\)?\s+LIKE\s+'((?:[^']|'')*)'`)
+	substringRe  = regexp.MustCompile(`(?i)substring\(pg_catalog\.quote_ident\(([\w.]+)\),\s*1,\s*\d+\)\s*=\s*'((?:[^']|'')*)'`)
+	relnameEqRe  = regexp.MustCompile(`(?i)(?:\bc\.relname|pg_catalog\.quote_ident\(relname\))\s*=\s*'((?:[^']|'')*)'`)
+	nspnameEqRe  = regexp.MustCompile(`(?i)\bn\.nspname\s*=\s*'((?:[^']|'')*)'`)
+	castNameRe   = regexp.MustCompile(`(?i)::\s*(?:pg_catalog\.)?(\w+)$`)
+	plainIdentRe = regexp.MustCompile(`^[a-z_][a-z0-9_$]*$`)
+)
+
+// completionAnswer answers text if it is one of psql's tab-completion
+// queries (ok).
+func completionAnswer(text string) (pgAnswer, bool) {
+	m := completionLimitRe.FindStringSubmatch(strings.TrimSpace(text))
+	if m == nil {
+		return nil, false
+	}
+	limit, err := strconv.Atoi(m[2])
+	if err != nil {
+		return nil, false
+	}
+	var branches []completionBranch
+	for _, b := range splitUnion(m[1]) {
+		items, from, ok := splitSelect(b)
+		if !ok {
+			return nil, false
+		}
+		branches = append(branches, readBranch(items, from))
+	}
+	// The columns are the first branch's, all text as psql reads them.
+	cols := make([]server.Column, len(branches[0].items))
+	for i, it := range branches[0].items {
+		cols[i] = server.Column{Name: completionColumnName(it), Type: sqltypes.String}
+	}
+	return func(s *session) (*server.Result, error) {
+		res := &server.Result{Columns: cols}
+		for _, b := range branches {
+			for _, row := range b.rows(s) {
+				if len(res.Rows) == limit {
+					break
+				}
+				if len(row) == len(cols) {
+					res.Rows = append(res.Rows, row)
+				}
+			}
+		}
+		return finish(res), nil
+	}, true
+}
+
+// completionBranch is one SELECT of a completion query.
+type completionBranch struct {
+	items   []string       // the select list, aliases removed
+	catalog string         // the first catalog of FROM: pg_class, pg_namespace, ...
+	prefix  *regexp.Regexp // the typed prefix as a match on the name returned; nil: any
+	kinds   map[string]bool
+	relname *string // pg_attribute: the relation named
+	nspname *string // the schema named (schema-qualified completion)
+	// prefixQuoted: prefix matches quote_ident of the name (psql 14's
+	// substring(pg_catalog.quote_ident(c.relname),1,n)='...').
+	prefixQuoted bool
+}
+
+func readBranch(items []string, from string) completionBranch {
+	b := completionBranch{}
+	for _, it := range items {
+		expr, _ := splitAlias(it)
+		b.items = append(b.items, expr)
+	}
+	if m := fromTableRe.FindStringSubmatch(from); m != nil {
+		b.catalog = strings.ToLower(m[1])
+	}
+	for _, m := range likeRe.FindAllStringSubmatch(from, -1) {
+		// RE2 has no look-behind: "x NOT LIKE 'p'" also matches as the
+		// column NOT.
+		if m[1] == "" && !strings.EqualFold(m[2], "not") && b.prefix == nil {
+			b.prefix = likeRegexp(strings.ReplaceAll(m[3], "''", "'"))
+		}
+	}
+	if m := substringRe.FindStringSubmatch(from); m != nil && b.prefix == nil {
+		b.prefix = regexp.MustCompile("^" + regexp.QuoteMeta(strings.ReplaceAll(m[2], "''", "'")))
+		b.prefixQuoted = true
+	}
+	if m := relkindInRe.FindStringSubmatch(from); m != nil {
+		b.kinds = map[string]bool{}
+		for _, k := range strings.Split(m[1], ",") {
+			b.kinds[strings.Trim(strings.TrimSpace(k), "'")] = true
+		}
+	}
+	if m := relnameEqRe.FindStringSubmatch(from); m != nil {
+		v := strings.ReplaceAll(m[1], "''", "'")
+		b.relname = &v
+	}
+	if m := nspnameEqRe.FindStringSubmatch(from); m != nil {
+		v := strings.ReplaceAll(m[1], "''", "'")
+		b.nspname = &v
+	}
+	return b
+}
+
+// completionNames are the select items, as psql writes them, that return
+// the name of a row of each catalog (maybe in pg_catalog.quote_ident).
+var completionNames = map[string][]string{
+	"pg_class":     {"c.relname", "relname"},
+	"pg_namespace": {"n.nspname", "nspname"},
+	"pg_attribute": {"a.attname", "attname"},
+	"pg_database":  {"d.datname", "datname"},
+}
+
+// rows answers the branch: one row per name of its catalog that passes its
+// filters. A branch of another catalog, or that returns no plain name of
+// its catalog (psql 14's "schema." forms), has none.
+func (b completionBranch) rows(s *session) [][]any {
+	if b.nspname != nil && *b.nspname != "public" {
+		return nil
+	}
+	// The name the branch returns: the first item naming its catalog's
+	// name column (psql's schema branch is SELECT NULL::pg_catalog.text,
+	// n.nspname).
+	kind := ""
+	for i := range b.items {
+		if k, _ := b.itemKind(i); k == b.catalog {
+			kind = k
+			break
+		}
+	}
+	if kind == "" {
+		return nil
+	}
+	var rows [][]any
+	add := func(names map[string]string) {
+		name := names[kind]
+		if b.prefixQuoted {
+			name = quoteIdent(name)
+		}
+		if b.prefix != nil && !b.prefix.MatchString(name) {
+			return
+		}
+		row := make([]any, len(b.items))
+		for i := range b.items {
+			k, q := b.itemKind(i)
+			if v, ok := names[k]; ok && k != "" {
+				if q {
+					v = quoteIdent(v)
+				}
+				row[i] = v
+			}
+		}
+		rows = append(rows, row)
+	}
+	switch b.catalog {
+	case "pg_class", "pg_attribute":
+		for _, r := range s.e.pgRelations(s) {
+			if (b.kinds != nil && !b.kinds[r.kind]) || (b.relname != nil && *b.relname != r.name) {
+				continue
+			}
+			if b.catalog == "pg_class" {
+				add(map[string]string{"pg_class": r.name, "pg_namespace": "public"})
+				continue
+			}
+			if b.relname == nil {
+				continue // columns of every relation: psql asks for one
+			}
+			for _, a := range r.cols {
+				add(map[string]string{"pg_attribute": a.name, "pg_class": r.name, "pg_namespace": "public"})
+			}
+		}
+	case "pg_namespace":
+		add(map[string]string{"pg_namespace": "public"})
+	case "pg_database":
+		add(map[string]string{"pg_database": s.database()})
+	}
+	return rows
+}
+
+// itemKind returns which catalog's name item i of the branch is ("" for
+// anything else: NULL::pg_catalog.text, an expression), and whether it is
+// wrapped in pg_catalog.quote_ident.
+func (b completionBranch) itemKind(i int) (kind string, quote bool) {
+	expr := b.items[i]
+	if inner, ok := strings.CutPrefix(expr, "pg_catalog.quote_ident("); ok && strings.HasSuffix(inner, ")") {
+		expr, quote = strings.TrimSuffix(inner, ")"), true
+	}
+	for cat, names := range completionNames {
+		if slices.Contains(names, expr) {
+			return cat, quote
+		}
+	}
+	return "", false
+}
+
+// likeRegexp turns a LIKE pattern (backslash escapes, as psql writes
+// them) into a regexp of the whole name.
+func likeRegexp(pattern string) *regexp.Regexp {
+	var b strings.Builder
+	b.WriteString("^")
+	for i := 0; i < len(pattern); i++ {
+		switch c := pattern[i]; c {
+		case '%':
+			b.WriteString(".*")
+		case '_':
+			b.WriteString(".")
+		case '\\':
+			if i+1 < len(pattern) {
+				i++
+				b.WriteString(regexp.QuoteMeta(pattern[i : i+1]))
+			}
+		default:
+			b.WriteString(regexp.QuoteMeta(pattern[i : i+1]))
+		}
+	}
+	b.WriteString("$")
+	return regexp.MustCompile("(?s)" + b.String())
+}
+
+// quoteIdent is PostgreSQL's quote_ident for the names here: bare when it
+// is a lower-case identifier, else in double quotes.
+func quoteIdent(name string) string {
+	if plainIdentRe.MatchString(name) {
+		return name
+	}
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+}
+
+// completionColumnName is the name PostgreSQL gives a select item of a
+// completion query: a cast's type name (NULL::pg_catalog.text is "text"),
+// else as splitAlias derives it.
+func completionColumnName(expr string) string {
+	if m := castNameRe.FindStringSubmatch(expr); m != nil {
+		return m[1]
+	}
+	if strings.HasPrefix(expr, "pg_catalog.quote_ident(") {
+		return "quote_ident"
+	}
+	_, name := splitAlias(expr)
+	return name
+}
+
+// splitUnion splits a query at its top-level UNION and UNION ALL, outside
+// quotes and parentheses.
+func splitUnion(text string) []string {
+	var parts []string
+	depth, start := 0, 0
+	for i := 0; i < len(text); i++ {
+		switch c := text[i]; {
+		case c == '\'' || c == '"':
+			escapes := c == '\'' && i > 0 && (text[i-1] == 'E' || text[i-1] == 'e')
+			for i++; i < len(text) && text[i] != c; i++ {
+				if escapes && text[i] == '\\' {
+					i++
+				}
+			}
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case depth == 0 && (c == 'U' || c == 'u') && (i == 0 || isSpace(text[i-1])) && len(text) >= i+6 &&
+			strings.EqualFold(text[i:i+5], "UNION") && isSpace(text[i+5]):
+			parts = append(parts, text[start:i])
+			j := i + 5
+			for j < len(text) && isSpace(text[j]) {
+				j++
+			}
+			if len(text) >= j+4 && strings.EqualFold(text[j:j+3], "ALL") && isSpace(text[j+3]) {
+				j += 3
+			}
+			start, i = j, j-1
+		}
+	}
+	return append(parts, text[start:])
 }

@@ -21,12 +21,17 @@ import (
 //	exec-ddl   CREATE SOURCE or CREATE MATERIALIZED VIEW into the catalog
 //	           (nothing runs: view columns come from planning the view)
 //	query      a statement through Prepare and Execute; prints the result
-//	           columns and rows, or the error with its SQLSTATE
+//	           columns and rows, or the error with its SQLSTATE. With
+//	           args=(v1, ...) the statement's parameters get these values
+//	           (as the server passes text-format values of text
+//	           parameters), and their types are printed first
 //	prepare    a statement through Prepare only (there is no JetStream to
 //	           run an INSERT against); prints "prepared" or the error
 //
-// The queries are the ones psql 15 sends (captured with psql -E against
-// PostgreSQL 15), so these files pin what psql gets back.
+// The catalog queries are the ones psql 15 sends (captured with psql -E,
+// and for tab completion through a logging proxy, against PostgreSQL 15),
+// so these files pin what psql gets back; casts pins PostgreSQL's
+// expr::type through Prepare and Execute.
 func TestCatalogQueries(t *testing.T) {
 	datadriven.Walk(t, "testdata/pgcatalog", func(t *testing.T, path string) {
 		ctx := context.Background()
@@ -74,11 +79,26 @@ func TestCatalogQueries(t *testing.T) {
 				if d.Cmd == "prepare" {
 					return "prepared\n"
 				}
-				res, err := sess.Execute(ctx, p, nil)
-				if err != nil {
-					return render(text, err)
-				}
 				var b strings.Builder
+				var args []any
+				if d.HasArg("args") {
+					var types []string
+					for _, oid := range p.Params {
+						types = append(types, sqltypes.FormatType(oid))
+					}
+					fmt.Fprintf(&b, "params: %s\n", strings.Join(types, ", "))
+					for _, a := range d.CmdArgs {
+						if a.Key == "args" {
+							for _, v := range a.Vals {
+								args = append(args, v)
+							}
+						}
+					}
+				}
+				res, err := sess.Execute(ctx, p, args)
+				if err != nil {
+					return b.String() + render(text, err)
+				}
 				var cols []string
 				for i, c := range res.Columns {
 					if c != p.Columns[i] {

@@ -14,10 +14,11 @@ import (
 // parser walks the tokens of one statement with our own grammar: the
 // statements TiDB does not know and the clauses lifted out of a SELECT.
 type parser struct {
-	text  string  // the whole statement as the user sent it
-	toks  []token // lex(text), ending with tkEOF
-	pos   int     // index of the next token
-	limit int     // index of the token that ends the part being parsed
+	text  string    // the whole statement as the user sent it
+	toks  []token   // lex(text), ending with tkEOF
+	pos   int       // index of the next token
+	limit int       // index of the token that ends the part being parsed
+	casts *castInfo // the statement's expr::type casts, once scanCasts has run
 }
 
 // peek returns the next token. At the limit it returns a tkEOF token that

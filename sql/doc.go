@@ -3,8 +3,9 @@
 // SELECT and INSERT, and a thin extension layer of its own for everything
 // TiDB does not know: CREATE SOURCE, CREATE MATERIALIZED VIEW, the window
 // clause in GROUP BY, EMIT, ALLOWED LATENESS, aggregate FILTER (WHERE
-// ...), FIRST_VALUE and LAST_VALUE as aggregates, and the small statements
-// PostgreSQL clients send (SET, SHOW, BEGIN, ...).
+// ...), FIRST_VALUE and LAST_VALUE as aggregates, PostgreSQL's expr::type
+// casts, and the small statements PostgreSQL clients send (SET, SHOW,
+// BEGIN, ...).
 //
 // Entry points: Split cuts a simple-query string into statements, Parse
 // parses one, Format renders a statement back to SQL.
@@ -19,8 +20,8 @@
 //   - The text TiDB parses is the user's text from the first token of the
 //     SELECT (or INSERT) to its last token, with everything that is not a
 //     token TiDB should see replaced by spaces of the same byte length
-//     (newlines kept): comments, our lifted clauses, and $n parameters
-//     become "?" padded with spaces. So a byte offset TiDB reports plus
+//     (newlines kept): comments, our lifted clauses and the "::type" of
+//     casts, and $n parameters become "?" padded with spaces. So a byte offset TiDB reports plus
 //     Query.Offset is a byte offset in Query.Source; Query.Pos and
 //     Insert.Pos turn a node into a character position.
 //   - Unquoted words reach TiDB folded to lower case (same byte length),
@@ -114,6 +115,38 @@
 // TiDB parses FIRST_VALUE and LAST_VALUE only as window functions: a call
 // of them reaches TiDB renamed to first_valu_ / last_valu_ (same length)
 // and comes back as an *ast.AggregateFuncExpr; with OVER it is refused.
+//
+// # PostgreSQL casts
+//
+// expr::type (cast.go) becomes the CAST(expr AS type) TiDB builds, for the
+// engine's type of PostgreSQL's type name: SIGNED for the integer types,
+// DOUBLE for the floating and numeric ones, CHAR for the character
+// types, DATETIME for timestamp and timestamptz (a timestamptz literal
+// with a zone other than UTC is refused: timestamp ignores the zone).
+// Names may be qualified by pg_catalog, quoted, of several words (double
+// precision, character varying, timestamp with time zone), with
+// modifiers, which are dropped. A type PostgreSQL does not have is 42704
+// `type "x" does not exist`; one the engine cannot cast to (boolean,
+// date, json, ...) 0A000; both at the type's position, and only once the
+// statement has no syntax error. "::" binds tighter than any operator:
+// its operand is the literal, parameter, (qualified) name, call (with
+// its FILTER), parenthesized expression, CASE ... END or cast right
+// before it. The "::type" is blanked in the text TiDB parses and the cast
+// is put back into TiDB's tree around the deepest expression node at the
+// operand's offset, with that offset, so Pos reports the operand's
+// position. A "::" whose operand TiDB made no expression of (SELECT
+// ::int, ORDER BY 1::int) is a syntax error at the "::". In LIMIT, which
+// takes no expression in TiDB's grammar, $n::int is $n. Format renders
+// the CAST:
+//
+//	SELECT a + b::int, '2024-01-01'::timestamp FROM t
+//
+// is read by TiDB as
+//
+//	select a + b     , '2024-01-01'            from t
+//
+// and formats as SELECT "a"+CAST("b" AS SIGNED),CAST('2024-01-01' AS
+// DATETIME) FROM "t".
 //
 // # Worked example of lifting
 //

@@ -102,4 +102,13 @@ var extraSeeds = []string{
 	"SELECT a FROM t GROUP BY EVENT_WINDOW(ts, START WHEN EXISTS (SELECT 1 FROM u WHERE u.a = t.a), END WHEN a LIKE '%,%' ESCAPE '!', TIMEOUT INTERVAL '1 hour') HAVING COUNT(*) FILTER (WHERE $1) > 0 EMIT EARLY EVERY 5 EVENTS",
 	"SELECT GROUP_CONCAT(a ORDER BY b SEPARATOR ',') FILTER (WHERE c), first_value(a) FILTER (WHERE b) FROM t",
 	"SELECT (SELECT COUNT(*) FILTER (WHERE x) FROM u) FROM t GROUP BY SESSION(ts, GAP (SELECT MAX(g) FROM u))",
+	// PostgreSQL's expr::type (cast.go): operands of every kind, types of
+	// several words, places where TiDB's grammar takes no expression.
+	"SELECT '2024-01-01 10:00'::timestamp, $1::bigint, x::text::int, -y::int8, (a + b)::numeric(10,2) FROM t WHERE ts > '2024-01-01'::timestamptz",
+	"SELECT f(x)::text, t.a::double precision, CASE WHEN a THEN 1 END::varchar(3), count(*) FILTER (WHERE b::int > 0)::float8, date '2024-01-01'::text, x'ff'::text FROM t",
+	"SELECT a::timestamp(3) with time zone FROM t GROUP BY a::timestamp without time zone, SESSION(ts, GAP $1::bigint) HAVING COUNT(*)::text <> '0' ORDER BY a::character varying LIMIT $2::int",
+	"SELECT EXISTS (SELECT 1::int)::int, (SELECT 2)::text, a IN (SELECT 1)::int, a = ANY (SELECT 1)::text, CAST(a AS SIGNED)::text FROM t",
+	"INSERT INTO t VALUES ($1::bigint, 'x'::text, NOW()::timestamp)",
+	"SELECT a::pg_catalog.int4, a::\"int8\", a::national character(2), a::int[], a::nosuch, a::boolean FROM t",
+	"SELECT a FROM t GROUP BY EVENT_WINDOW(ts, START WHEN x::text = 'a', END WHEN y::int = 1) EMIT EARLY EVERY 5::int EVENTS",
 }

@@ -455,6 +455,12 @@ func (p *parser) query() (*Query, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := p.applyCasts(node, offset); err != nil {
+		return nil, err
+	}
+	if err := p.checkCasts(s, e); err != nil {
+		return nil, err
+	}
 	if err := p.refuse(node, s); err != nil {
 		return nil, err
 	}
@@ -493,6 +499,9 @@ func addParams(q *Query, params map[int]int) {
 // FILTER clauses wait for TiDB's tree of the query: the caller attaches
 // them to their aggregate calls with attachFilters.
 func (p *parser) lift(q *Query, s, e int) ([]bool, []pendingFilter, error) {
+	if err := p.scanCasts(); err != nil {
+		return nil, nil, err
+	}
 	lifted := make([]bool, e)
 
 	// Depth of each token: parentheses around it. The query proper is at
@@ -646,6 +655,9 @@ func (p *parser) liftWindow(q *Query, s, tail, top int, depth []int, lifted []bo
 	i := a
 	for ; i < tail; i++ {
 		t := p.toks[i]
+		if p.castTok(i) {
+			continue // "::timestamp with time zone" ends no list
+		}
 		if depth[i] < top || (depth[i] == top && t.kind == tkIdent && groupByEnd[t.val]) {
 			break
 		}
@@ -889,6 +901,12 @@ func (p *parser) insert() (*Insert, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := p.applyCasts(node, offset); err != nil {
+		return nil, err
+	}
+	if err := p.checkCasts(s, e); err != nil {
+		return nil, err
+	}
 	if _, err := (&callFixer{p: p, offset: offset}).check(node); err != nil {
 		return nil, err
 	}
@@ -920,6 +938,9 @@ func (p *parser) insert() (*Insert, error) {
 // offset to n. Unquoted words are folded to lower case (foldIdent keeps
 // their length), FIRST_VALUE and LAST_VALUE calls renamed (aggAliases).
 func (p *parser) tidbText(s, e int, lifted []bool) (text string, offset int, params map[int]int, err error) {
+	if err := p.scanCasts(); err != nil {
+		return "", 0, nil, err
+	}
 	last := s
 	for i := s; i < e; i++ {
 		if lifted == nil || !lifted[i] {
@@ -966,6 +987,8 @@ func (p *parser) putToken(buf []byte, offset, i int) (int, error) {
 	t := p.toks[i]
 	at := buf[t.start-offset:]
 	switch {
+	case p.castTok(i):
+		// Blank: the cast goes back into TiDB's tree (applyCasts).
 	case t.kind == tkParam:
 		at[0] = '?'
 		return t.n, nil
@@ -1041,6 +1064,9 @@ func (p *parser) parseExpr(q *Query, s int, sp exprSpan) error {
 	}
 	node, err := p.parseTiDB(string(buf), offset)
 	if err != nil {
+		return err
+	}
+	if err := p.applyCasts(node, offset); err != nil {
 		return err
 	}
 	if err := p.refuse(node, s); err != nil {

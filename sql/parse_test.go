@@ -225,6 +225,7 @@ func detail(st Statement) string {
 	case *Insert:
 		fmt.Fprintf(&b, "tidb @%d: %q\n", s.Offset, insertTextOf(s))
 		detailParams(&b, s.ParamNumber, s.Pos, s.Stmt)
+		detailCasts(&b, s.Source, s.Pos, s.Params, s.Stmt)
 	case *DropSource:
 		ident("source", s.Name)
 	case *DropView:
@@ -300,6 +301,7 @@ func detailQuery(b *strings.Builder, q *Query) {
 		fmt.Fprintf(b, "allowed lateness %s\n", q.Lateness)
 	}
 	detailParams(b, q.ParamNumber, q.Pos, nodes...)
+	detailCasts(b, q.Source, q.Pos, q.Params, nodes...)
 	// Where TiDB's expression positions land: the first expression of the
 	// WHERE clause, if any, mapped back to the user's text.
 	if q.Select.Where != nil {
@@ -384,6 +386,34 @@ func detailParams(b *strings.Builder, number func(ast.Node) (int, bool), pos fun
 	for _, pm := range v.pms {
 		k, ok := number(pm)
 		fmt.Fprintf(b, "param $%d (%v) @%d\n", k, ok, pos(pm))
+	}
+}
+
+type castVisitor struct{ casts []*ast.FuncCastExpr }
+
+func (v *castVisitor) Enter(n ast.Node) (ast.Node, bool) {
+	if c, ok := n.(*ast.FuncCastExpr); ok {
+		v.casts = append(v.casts, c)
+	}
+	return n, false
+}
+
+func (v *castVisitor) Leave(n ast.Node) (ast.Node, bool) { return n, true }
+
+// detailCasts lists the casts written expr::type (not CAST(...), CONVERT
+// or BINARY: the text at their position is their operand), with their
+// positions and rendering.
+func detailCasts(b *strings.Builder, source string, pos func(ast.Node) int, params map[int]int, nodes ...ast.Node) {
+	var v castVisitor
+	for _, n := range nodes {
+		n.Accept(&v)
+	}
+	for _, c := range v.casts {
+		at := string([]rune(source)[pos(c)-1:])
+		if word := strings.ToLower(at[:min(len(at), 7)]); strings.HasPrefix(word, "cast") || strings.HasPrefix(word, "convert") || strings.HasPrefix(word, "binary") {
+			continue
+		}
+		fmt.Fprintf(b, "cast @%d: %s\n", pos(c), restoreExpr(c, params))
 	}
 }
 

@@ -2,12 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // TestPsqlBackslashCommands runs the real psql against sessionsql: its
@@ -112,5 +119,158 @@ func TestPsqlBackslashCommands(t *testing.T) {
 				t.Errorf("%s: %q in:\n%s", tc.cmd, n, out)
 			}
 		}
+	}
+}
+
+// TestPsqlTabCompletion types into the real psql, on a terminal that
+// util-linux's script(1) provides, and presses TAB: psql completes from
+// the catalog queries planner/pgcatalog.go answers (relation names after
+// FROM and \d, column names after WHERE, schema names). A completion
+// query that failed would complete nothing.
+func TestPsqlTabCompletion(t *testing.T) {
+	psql, err := exec.LookPath("psql")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("psql is not installed; CI must provide it (apt-get install postgresql-client)")
+		}
+		t.Skip("psql is not installed")
+	}
+	script, err := exec.LookPath("script")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("script(1) is not installed; CI must provide it (apt-get install util-linux)")
+		}
+		t.Skip("script(1) is not installed: no terminal to type into psql")
+	}
+	ts := startServe(t, t.TempDir(), "")
+	conn := ts.connect(t)
+	mustExec(t, conn, createPlays)
+	mustExec(t, conn, createSessions)
+	host, port, err := net.SplitHostPort(ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	conninfo := "host=" + host + " port=" + port + " user=x dbname=x sslmode=disable"
+	cmd := exec.Command(script, "-q", "-e", "-c", psql+" -X -P pager=off '"+conninfo+"'", "/dev/null")
+	cmd.Env = append(os.Environ(), "TERM=dumb", "PGPASSWORD=", "PGCONNECT_TIMEOUT=10")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Write([]byte("\x03\x04")) // clear the line, then end psql's input
+		stdin.Close()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	// waitFor waits until psql has printed want after byte from of its
+	// output, and returns the output's length then.
+	waitFor := func(from int, want, what string) int {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			s := out.String()
+			// psql rings the bell (\a) when it completes only a common
+			// prefix.
+			if strings.Contains(strings.ReplaceAll(s[min(from, len(s)):], "\a", ""), want) {
+				return len(s)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: psql printed no %q; it printed:\n%q", what, want, s)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	at := waitFor(0, "x=", "prompt")
+	for _, tc := range []struct {
+		typed string // typed before TAB
+		want  string // what psql shows after TAB
+	}{
+		{"SELECT * FROM plays_r", "plays_rejects"},
+		{`\d play_sessions_l`, "play_sessions_late"},
+		{"SELECT * FROM plays WHERE event_t", "event_type"},
+		{"SELECT * FROM pu", "public."},
+		{"SELECT * FROM public.play_s", "play_sessions"},
+		{"SET search_path TO pu", "public"},
+	} {
+		from := len(out.String())
+		if _, err := stdin.Write([]byte(tc.typed + "\t")); err != nil {
+			t.Fatal(err)
+		}
+		at = waitFor(from, tc.want, tc.typed+"<TAB>")
+		// Ctrl-C abandons the line; psql prints a new prompt.
+		if _, err := stdin.Write([]byte("\x03")); err != nil {
+			t.Fatal(err)
+		}
+		at = waitFor(at, "x=", "prompt after "+tc.typed)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that a process writes while the test
+// reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestPostgresCasts sends PostgreSQL's expr::type casts, as drivers and
+// people write them, through pgx (extended protocol) and psql (simple
+// protocol).
+func TestPostgresCasts(t *testing.T) {
+	ts := startServe(t, t.TempDir(), "")
+	conn := ts.connect(t)
+	mustExec(t, conn, createPlays)
+	mustExec(t, conn, createSessions)
+	ctx := context.Background()
+
+	// The parameter takes the cast's type, so pgx's default mode (which
+	// encodes by the type the server describes) sends a Go int64.
+	var n int64
+	if err := conn.QueryRow(ctx, "SELECT $1::bigint", int64(42)).Scan(&n); err != nil || n != 42 {
+		t.Errorf("SELECT $1::bigint: %d, %v", n, err)
+	}
+	var s string
+	if err := conn.QueryRow(ctx, "SELECT (1 + 2)::text || 'x'").Scan(&s); err != nil || s != "3x" {
+		t.Errorf("SELECT (1 + 2)::text || 'x': %q, %v", s, err)
+	}
+	var tm time.Time
+	if err := conn.QueryRow(ctx, "SELECT '2024-01-01 10:00'::timestamp").Scan(&tm); err != nil || !tm.Equal(time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC)) {
+		t.Errorf("SELECT '2024-01-01 10:00'::timestamp: %v, %v", tm, err)
+	}
+	var count int64
+	if err := conn.QueryRow(ctx, "SELECT COUNT(*) FROM play_sessions WHERE session_start > '2024-01-01'::timestamp AND events::float8 > $1::int", 0).Scan(&count); err != nil || count != 0 {
+		t.Errorf("SELECT COUNT(*) FROM play_sessions WHERE ...::timestamp: %d, %v", count, err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT 7::pg_catalog.int4", pgx.QueryExecModeSimpleProtocol).Scan(&n); err != nil || n != 7 {
+		t.Errorf("SELECT 7::pg_catalog.int4 (simple protocol): %d, %v", n, err)
+	}
+	_, err := conn.Exec(ctx, "SELECT 1::nosuch")
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "42704" || pgErr.Position != 11 {
+		t.Errorf("SELECT 1::nosuch: %v, want 42704 at 11", err)
 	}
 }

@@ -335,6 +335,7 @@ type committer struct {
 
 	committedEpoch, committedPos atomic.Uint64
 	checkpoints, deferred        atomic.Int64
+	txNanos, latencyNanos        atomic.Int64 // of the last commit: its transaction, and from its checkpoint to its end
 	lastBytes, lastNanos         atomic.Int64 // size of the last checkpoint, and the pipeline's time to take it
 	waiting                      atomic.Bool  // the pipeline waits for room in the queue
 	unavailable                  atomic.Value // string: "sink unavailable: why" (or sink error, checkpoints unavailable) while commits fail; "" when fine
@@ -515,6 +516,7 @@ func (c *committer) commit(ctx context.Context, ep *epoch, stored *bool) error {
 		*stored = true
 	}
 	if c.pg != nil {
+		t0 := time.Now()
 		err := c.pg.InTx(ctx, func(tx pgx.Tx) error {
 			for _, ch := range ep.changes {
 				if err := ch.t.ApplyTx(ctx, tx, ch.c); err != nil {
@@ -526,7 +528,9 @@ func (c *committer) commit(ctx context.Context, ep *epoch, stored *bool) error {
 		if err != nil {
 			return err
 		}
+		c.txNanos.Store(int64(time.Since(t0)))
 	}
+	c.latencyNanos.Store(int64(time.Since(ep.at)))
 	c.committedEpoch.Store(ep.n)
 	c.committedPos.Store(ep.pos)
 	if err := c.store.prune(ctx, c.view, ep.n); err != nil {

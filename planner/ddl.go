@@ -3,6 +3,7 @@ package planner
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -326,12 +327,58 @@ func (e *Engine) startView(ctx context.Context, def *catalog.View, plan *viewPla
 	}()
 	src.router.Add(v.pipe)
 	e.views[def.Name] = v
+	if !fresh {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			logCatchUp(runCtx, v, log)
+		}()
+	}
 	if ck != nil {
 		log.Info("materialized view resumed from its checkpoint", "source", def.Source, "epoch", ck.epoch, "from_seq", ck.pos+1)
 	} else {
 		log.Info("materialized view running", "source", def.Source, "from_seq", def.StartSeq)
 	}
 	return nil
+}
+
+// logCatchUp reports a restarted view's replay: every few seconds its
+// position against the stream's end at the restart, then when it has
+// caught up.
+func logCatchUp(ctx context.Context, v *viewRT, log *slog.Logger) {
+	const every = 5 * time.Second
+	ictx, cancel := context.WithTimeout(ctx, streamLookupBudget)
+	info, err := v.src.stream.Info(ictx)
+	cancel()
+	if err != nil {
+		return
+	}
+	target, from, start := info.State.LastSeq, v.pipe.Position(), time.Now()
+	if from >= target {
+		return
+	}
+	log.Info("replaying from the stream", "from_seq", from+1, "to_seq", target)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	last := start
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		pos := v.pipe.Position()
+		if pos >= target {
+			log.Info("replay done: caught up with the stream", "position", pos, "took", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		if time.Since(last) >= every {
+			last = time.Now()
+			done := float64(pos-from) / float64(target-from)
+			log.Info("replaying", "position", pos, "to_seq", target, "done", fmt.Sprintf("%.0f%%", 100*done),
+				"messages_per_s", int(float64(pos-from)/time.Since(start).Seconds()))
+		}
+	}
 }
 
 // stopView stops a view's pipeline and forgets it. The caller holds e.mu.

@@ -83,6 +83,10 @@ var (
 		"Checkpoints the view took.", viewLabels, nil)
 	viewCheckpointsDeferredDesc = prometheus.NewDesc("sessionsql_view_checkpoints_deferred_total",
 		"Checkpoints put off because earlier epochs were still being committed (the epoch grew instead).", viewLabels, nil)
+	viewSinkCommitDesc = prometheus.NewDesc("sessionsql_view_sink_commit_seconds",
+		"Duration of the view's last PostgreSQL transaction: an epoch's result changes and its progress row.", viewLabels, nil)
+	viewCommitLatencyDesc = prometheus.NewDesc("sessionsql_view_commit_latency_seconds",
+		"Time from the view's last committed checkpoint to the end of its commit (queueing, checkpoint store, sink).", viewLabels, nil)
 	viewCheckpointBytesDesc = prometheus.NewDesc("sessionsql_view_checkpoint_bytes",
 		"Size of the view's last checkpoint.", viewLabels, nil)
 	viewCheckpointSecondsDesc = prometheus.NewDesc("sessionsql_view_checkpoint_seconds",
@@ -97,7 +101,7 @@ var (
 		sourceLastSeqDesc, sourceAckedSeqDesc, sourceLagDesc, sourceStateDesc,
 		viewEventsDesc, viewLateDesc, viewUnmatchedDesc, viewRowsEmittedDesc, viewRowsRetractedDesc,
 		viewOpenWindowsDesc, viewStateBytesDesc, viewPositionDesc, viewLagDesc, viewStateDesc,
-		viewWatermarkDesc, viewWatermarkLagDesc, viewCommittedDesc, viewCheckpointsDesc, viewCheckpointsDeferredDesc, viewCheckpointBytesDesc,
+		viewWatermarkDesc, viewWatermarkLagDesc, viewCommittedDesc, viewCheckpointsDesc, viewCheckpointsDeferredDesc, viewSinkCommitDesc, viewCommitLatencyDesc, viewCheckpointBytesDesc,
 		viewCheckpointSecondsDesc, viewSinkQueuedDesc,
 	}
 )
@@ -239,6 +243,8 @@ func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 		constMetric(ch, viewCommittedDesc, prometheus.GaugeValue, float64(v.commit.committedPos.Load()), v.name, v.source)
 		constMetric(ch, viewCheckpointsDesc, prometheus.CounterValue, float64(v.commit.checkpoints.Load()), v.name, v.source)
 		constMetric(ch, viewCheckpointsDeferredDesc, prometheus.CounterValue, float64(v.commit.deferred.Load()), v.name, v.source)
+		constMetric(ch, viewSinkCommitDesc, prometheus.GaugeValue, float64(v.commit.txNanos.Load())/1e9, v.name, v.source)
+		constMetric(ch, viewCommitLatencyDesc, prometheus.GaugeValue, float64(v.commit.latencyNanos.Load())/1e9, v.name, v.source)
 		constMetric(ch, viewCheckpointBytesDesc, prometheus.GaugeValue, float64(v.commit.lastBytes.Load()), v.name, v.source)
 		constMetric(ch, viewCheckpointSecondsDesc, prometheus.GaugeValue, float64(v.commit.lastNanos.Load())/1e9, v.name, v.source)
 		constMetric(ch, viewSinkQueuedDesc, prometheus.GaugeValue, float64(v.commit.queued.Load()), v.name, v.source)

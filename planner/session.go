@@ -332,6 +332,7 @@ var showViewsColumns = []server.Column{
 	{Name: "state_bytes", Type: sqltypes.Int64}, {Name: "rows_emitted", Type: sqltypes.Int64}, {Name: "late_events", Type: sqltypes.Int64},
 	{Name: "position", Type: sqltypes.Int64}, {Name: "rows_retracted", Type: sqltypes.Int64}, {Name: "unmatched_events", Type: sqltypes.Int64},
 	{Name: "committed_position", Type: sqltypes.Int64}, {Name: "checkpoint_bytes", Type: sqltypes.Int64}, {Name: "checkpoint_ms", Type: sqltypes.Float64},
+	{Name: "commit_ms", Type: sqltypes.Float64},
 }
 
 // showViews reads the views' figures under the engine's lock, then asks
@@ -346,7 +347,7 @@ func (e *Engine) showViews(ctx context.Context) (*server.Result, error) {
 	res := &server.Result{Columns: showViewsColumns}
 	for _, v := range views {
 		if !v.running {
-			res.Rows = append(res.Rows, []any{v.name, v.source, v.state, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil})
+			res.Rows = append(res.Rows, []any{v.name, v.source, v.state, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil})
 			continue
 		}
 		var lag any
@@ -357,7 +358,8 @@ func (e *Engine) showViews(ctx context.Context) (*server.Result, error) {
 		}
 		res.Rows = append(res.Rows, []any{v.name, v.source, v.state, v.events, lag,
 			v.open, v.stateBytes, v.rows, v.late, v.position, v.deletes, v.unmatched,
-			int64(v.commit.committedPos.Load()), v.commit.lastBytes.Load(), float64(v.commit.lastNanos.Load()) / 1e6})
+			int64(v.commit.committedPos.Load()), v.commit.lastBytes.Load(), float64(v.commit.lastNanos.Load()) / 1e6,
+			float64(v.commit.txNanos.Load()) / 1e6})
 	}
 	res.Tag = fmt.Sprintf("SELECT %d", len(res.Rows))
 	return res, nil

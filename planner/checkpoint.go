@@ -128,6 +128,14 @@ func (c *checkpointStore) epochs(ctx context.Context, view string) ([]uint64, er
 	return out, nil
 }
 
+// delete deletes one checkpoint of the view, if it exists.
+func (c *checkpointStore) delete(ctx context.Context, view string, epoch uint64) error {
+	if err := c.os.Delete(ctx, checkpointName(view, epoch)); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return fmt.Errorf("delete checkpoint %d of %q: %w", epoch, view, err)
+	}
+	return nil
+}
+
 // prune deletes the view's checkpoints other than keep (all when keep is
 // 0).
 func (c *checkpointStore) prune(ctx context.Context, view string, keep uint64) error {
@@ -137,8 +145,8 @@ func (c *checkpointStore) prune(ctx context.Context, view string, keep uint64) e
 	}
 	for _, e := range es {
 		if e != keep {
-			if err := c.os.Delete(ctx, checkpointName(view, e)); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
-				return fmt.Errorf("delete checkpoint %d of %q: %w", e, view, err)
+			if err := c.delete(ctx, view, e); err != nil {
+				return err
 			}
 		}
 	}
@@ -332,6 +340,7 @@ type committer struct {
 	last     uint64      // position of the last checkpoint taken
 	queue    chan *epoch
 	done     chan struct{}
+	prev     uint64 // the last epoch committed by this run; committer goroutine only
 
 	committedEpoch, committedPos atomic.Uint64
 	checkpoints, deferred        atomic.Int64
@@ -533,9 +542,19 @@ func (c *committer) commit(ctx context.Context, ep *epoch, stored *bool) error {
 	c.latencyNanos.Store(int64(time.Since(ep.at)))
 	c.committedEpoch.Store(ep.n)
 	c.committedPos.Store(ep.pos)
-	if err := c.store.prune(ctx, c.view, ep.n); err != nil {
+	// The first commit of a run deletes whatever older checkpoints a
+	// crash left; later ones only the previous epoch's, without listing
+	// the store.
+	var err error
+	if c.prev == 0 {
+		err = c.store.prune(ctx, c.view, ep.n)
+	} else {
+		err = c.store.delete(ctx, c.view, c.prev)
+	}
+	if err != nil {
 		c.log.Warn("old checkpoints not deleted", "err", err)
 	}
+	c.prev = ep.n
 	c.log.Debug("epoch committed", "epoch", ep.n, "position", ep.pos, "checkpoint_bytes", len(ep.blob), "latency", time.Since(ep.at))
 	return nil
 }

@@ -41,7 +41,7 @@ func startServe(t *testing.T, dataDir, postgres string, options ...func(*serveCo
 	ts := &testServer{cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan struct{})
 	cfg := &serveConfig{dataDir: dataDir, natsListen: "127.0.0.1:0", listen: "127.0.0.1:0", postgres: postgres, logFormat: "text",
-		checkpointInterval: 100 * time.Millisecond,
+		checkpointInterval: 250 * time.Millisecond,
 		metricsListen:      "127.0.0.1:0", metricsReady: func(addr net.Addr) { ts.metricsAddr = addr.String() },
 		ready: func(addr net.Addr, natsURL string) {
 			ts.addr, ts.natsURL = addr.String(), natsURL

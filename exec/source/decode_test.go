@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"regexp"
 	"strconv"
 	"strings"
@@ -71,9 +72,11 @@ func TestDecode(t *testing.T) {
 }
 
 // decodeAndCompare decodes payloads (sequences 1, 2, ...) into one batch,
-// checks rows and rejects against refDecode, and renders them.
+// checks rows and rejects against refDecode and against the parser path
+// alone (sameAsSlow), and renders them.
 func decodeAndCompare(t testing.TB, dec *Decoder, cols []Column, timeCol int, payloads [][]byte) string {
 	t.Helper()
+	sameAsSlow(t, cols, timeCol, payloads, 0)
 	type outcome struct {
 		seq    uint64
 		reason string
@@ -536,6 +539,11 @@ func FuzzDecode(f *testing.F) {
 		`{"ts":"2024-01-02t03:04:05z","s":"\ud800"}`, `[1,2]`, `"str"`, `{"ts":1,"x":[{"y":[nan]}]}`,
 		`{"ts":1,"x":1.2.3}`, `{"ts":1,"s":"a\u0000b"}`, "{\"ts\":1,\"s\":\"\xff\"}", ``, ` `, `{"ts":1}garbage`,
 		`{"ts":1,"ts":"x"}`, `{"Ts":2,"tS":3}`, `{"ts":1,"f":-0,"i":-0}`, `{"ts":1,"f":1e-400}`,
+		// Shapes scan (the fast path) handles itself.
+		` { "ts" : "2024-01-02t03:04:05.123456789z" , "i" : 1234567890123456789 , "b" : false } ` + "\n",
+		`{"ts":"2024-01-02 03:04:05","s":"a\"b\\c\/\b\f\n\r\t\u00e9\ud83d\ude00","UserId":"é 😀"}`,
+		`{"userid":"fold","UserId":"exact","UserId":"dup","ts":1,"i":null,"I":2}`,
+		`{"ts":1,"x":{"a":[1,2.5e+3,-0.0,"s\"",true,false,null,{}],"b":[]},"y":[[[[]]]],"":0}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -619,6 +627,7 @@ func TestParseTimestamp(t *testing.T) {
 			if refOK != ok || refMS != ms {
 				t.Errorf("reference: %d %v, parseTimestamp: %d %v", refMS, refOK, ms, ok)
 			}
+			checkScanTimestamp(t, tc.in)
 		})
 	}
 }
@@ -679,32 +688,69 @@ var benchCols = []Column{
 	{Name: "ts", Type: sqltypes.Timestamp},
 }
 
-// BenchmarkDecode decodes benchEvent into batches of 4096 rows and
-// reports events/s (wall) and events per CPU second of the process. The
-// baseline, in the same run, is what any decoder on fastjson pays: parse
-// the message and visit its fields.
+// BenchmarkDecode decodes events into batches of 4096 rows and reports
+// events/s (wall) and events per CPU second of the process (the figure
+// issue 7 sets at 2M on one core: run with -cpu 1):
+//
+//   - decoder: benchEvent again and again;
+//   - varied/ts=...: distinct events shaped like `sessionsql bench`'s,
+//     with the event time as epoch milliseconds or RFC 3339;
+//   - ndjson: the same events, 1,000 lines per message, split as the
+//     Reader splits them (format = 'ndjson');
+//   - baseline-parser: benchEvent through the fastjson path alone, which
+//     was the whole decoder before scan;
+//   - baseline-fastjson-parse: what any decoder on fastjson pays, parse
+//     the message and visit its fields.
 func BenchmarkDecode(b *testing.B) {
 	b.Run("decoder", func(b *testing.B) {
+		benchDecode(b, [][]byte{benchEvent}, false)
+	})
+	for _, ts := range []string{"epoch-ms", "rfc3339"} {
+		b.Run("varied/ts="+ts, func(b *testing.B) {
+			benchDecode(b, variedEvents(4096, ts == "rfc3339"), false)
+		})
+	}
+	b.Run("ndjson/events=1000", func(b *testing.B) {
+		evs := variedEvents(4000, false)
+		var msgs [][]byte
+		for i := 0; i < len(evs); i += 1000 {
+			msgs = append(msgs, bytes.Join(evs[i:i+1000], []byte("\n")))
+		}
 		mem := memory.NewGoAllocator()
 		dec, err := NewDecoder(mem, benchCols, 5)
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer dec.Release()
-		b.SetBytes(int64(len(benchEvent)))
+		b.SetBytes(int64(len(msgs[0])))
 		b.ReportAllocs()
-		var seq uint64
+		events, seq := 0, uint64(0)
 		cpu0 := processCPU()
 		for b.Loop() {
 			seq++
-			if _, ok := dec.Append(seq, benchEvent); !ok {
-				b.Fatal("rejected")
-			}
-			if dec.Len() == 4096 {
-				dec.NewBatch().Release()
+			data := msgs[seq%uint64(len(msgs))]
+			for len(data) > 0 { // as Reader.receive
+				line := data
+				if i := bytes.IndexByte(data, '\n'); i >= 0 {
+					line, data = data[:i], data[i+1:]
+				} else {
+					data = nil
+				}
+				if len(bytes.TrimSpace(line)) > 0 {
+					if _, ok := dec.Append(seq, line); !ok {
+						b.Fatal("rejected")
+					}
+					events++
+				}
+				if dec.Len() == 4096 {
+					dec.NewBatch().Release()
+				}
 			}
 		}
-		reportRate(b, b.N, processCPU()-cpu0)
+		reportRate(b, events, processCPU()-cpu0)
+	})
+	b.Run("baseline-parser", func(b *testing.B) {
+		benchDecode(b, [][]byte{benchEvent}, true)
 	})
 	b.Run("baseline-fastjson-parse", func(b *testing.B) {
 		var p fastjson.Parser
@@ -722,6 +768,60 @@ func BenchmarkDecode(b *testing.B) {
 		}
 		reportRate(b, b.N, processCPU()-cpu0)
 	})
+}
+
+// benchDecode decodes payloads round robin, one per iteration.
+func benchDecode(b *testing.B, payloads [][]byte, slowOnly bool) {
+	dec, err := NewDecoder(memory.NewGoAllocator(), benchCols, 5)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dec.Release()
+	dec.slowOnly = slowOnly
+	n := 0
+	for _, p := range payloads {
+		n += len(p)
+	}
+	b.SetBytes(int64(n / len(payloads)))
+	b.ReportAllocs()
+	var seq uint64
+	cpu0 := processCPU()
+	for b.Loop() {
+		p := payloads[seq%uint64(len(payloads))]
+		seq++
+		if _, ok := dec.Append(seq, p); !ok {
+			b.Fatal("rejected")
+		}
+		if dec.Len() == 4096 {
+			dec.NewBatch().Release()
+		}
+	}
+	reportRate(b, b.N, processCPU()-cpu0)
+}
+
+// variedEvents returns n distinct events for benchCols shaped like those
+// of `sessionsql bench` (cmd/sessionsql/bench.go), about 116 bytes with
+// an RFC 3339 time: 100,000 users, times rising with ±2 s of jitter.
+func variedEvents(n int, rfc3339 bool) [][]byte {
+	rng := rand.New(rand.NewPCG(1, 11))
+	start := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	devices := []string{"tv", "web", "phone", "tablet"}
+	types := []string{"play", "play", "play", "pause", "seek", "heartbeat"}
+	evs := make([][]byte, n)
+	for i := range evs {
+		ts := start + int64(i)*9 + rng.Int64N(4001) - 2000
+		b := fmt.Appendf(nil, `{"user_id":%d,"device":"%s","event_type":"%s","title_id":%d,"bytes":%d,"ts":`,
+			rng.Int64N(100_000), devices[rng.IntN(len(devices))], types[rng.IntN(len(types))],
+			rng.Int64N(5000), rng.Int64N(4_000_000))
+		if rfc3339 {
+			b = time.UnixMilli(ts).UTC().AppendFormat(append(b, '"'), "2006-01-02T15:04:05.000Z07:00")
+			b = append(b, '"')
+		} else {
+			b = strconv.AppendInt(b, ts, 10)
+		}
+		evs[i] = append(b, '}')
+	}
+	return evs
 }
 
 // reportRate reports events/s of wall time and events per CPU second.

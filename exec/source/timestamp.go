@@ -1,5 +1,7 @@
 package source
 
+import "encoding/binary"
+
 // Timestamps are milliseconds since the Unix epoch in UTC (sqltypes). The
 // range the decoder accepts is the one an RFC 3339 string can express:
 // years 0000 to 9999. Epoch milliseconds outside it are rejected too, so
@@ -34,19 +36,15 @@ func parseTimestamp(s []byte, c *dateCache) (ms int64, ok bool) {
 		return 0, false
 	}
 	var days int64
-	if c != nil && c.valid && string(s[:10]) == string(c.date[:]) {
+	if c != nil && c.has(s) {
 		days = c.days
 	} else {
-		year, ok1 := digits(s[0:4])
-		month, ok2 := digits(s[5:7])
-		day, ok3 := digits(s[8:10])
-		if !ok1 || !ok2 || !ok3 || month < 1 || month > 12 || day < 1 || day > daysIn(year, month) {
+		var ok bool
+		if days, ok = parseDate(s); !ok {
 			return 0, false
 		}
-		days = daysFromCivil(year, month, day)
 		if c != nil {
-			copy(c.date[:], s[:10])
-			c.days, c.valid = days, true
+			c.set(s, days)
 		}
 	}
 	hour, ok4 := digits(s[11:13])
@@ -99,6 +97,95 @@ func parseTimestamp(s []byte, c *dateCache) (ms int64, ok bool) {
 	return ms, true
 }
 
+// parseDate parses "YYYY-MM-DD" at the start of s (len(s) >= 10) and
+// returns the days since 1970-01-01.
+func parseDate(s []byte) (days int64, ok bool) {
+	year, ok1 := digits(s[0:4])
+	month, ok2 := digits(s[5:7])
+	day, ok3 := digits(s[8:10])
+	if !ok1 || !ok2 || !ok3 || s[4] != '-' || s[7] != '-' ||
+		month < 1 || month > 12 || day < 1 || day > daysIn(year, month) {
+		return 0, false
+	}
+	return daysFromCivil(year, month, day), true
+}
+
+// scanTimestamp is parseTimestamp for the shapes producers nearly always
+// write, read straight from a JSON text: b[i:] is the text of a string
+// after its opening quote, and the string must be
+//
+//	YYYY-MM-DD('T'|'t'|' ')hh:mm:ss[.f{1,9}]['Z'|'z']
+//
+// with no escapes. It returns parseTimestamp's milliseconds and the index
+// after the closing quote, or end -1 when the string has another shape
+// (a zone offset, an escape) or is not a timestamp; the caller then asks
+// parseTimestamp, which decides.
+func scanTimestamp(b []byte, i int, c *dateCache) (ms int64, end int) {
+	if i < 0 || len(b)-i < 20 {
+		return 0, -1
+	}
+	s := b[i:]
+	_ = s[19]
+	var days int64
+	if c.has(s) {
+		days = c.days
+	} else {
+		var ok bool
+		if days, ok = parseDate(s); !ok {
+			return 0, -1
+		}
+		c.set(s, days)
+	}
+	if t := s[10]; t != 'T' && t != 't' && t != ' ' || s[13] != ':' || s[16] != ':' {
+		return 0, -1
+	}
+	h1, h2, m1, m2, s1, s2 := s[11]-'0', s[12]-'0', s[14]-'0', s[15]-'0', s[17]-'0', s[18]-'0'
+	if h1 > 2 || h2 > 9 || m1 > 5 || m2 > 9 || s1 > 5 || s2 > 9 {
+		return 0, -1
+	}
+	hour := int64(h1)*10 + int64(h2)
+	if hour > 23 {
+		return 0, -1
+	}
+	n := 19
+	var frac int64 // milliseconds
+	switch {
+	case s[n] != '.':
+	case len(s) > 23 && s[20]-'0' <= 9 && s[21]-'0' <= 9 && s[22]-'0' <= 9 && s[23]-'0' > 9:
+		// Milliseconds, the usual precision.
+		frac = int64(s[20]-'0')*100 + int64(s[21]-'0')*10 + int64(s[22]-'0')
+		n = 23
+	default:
+		n++
+		start := n
+		for n < len(s) && s[n]-'0' <= 9 {
+			if n-start < 3 {
+				frac = frac*10 + int64(s[n]-'0')
+			}
+			n++
+		}
+		nd := n - start
+		if nd == 0 || nd > 9 {
+			return 0, -1
+		}
+		for ; nd < 3; nd++ {
+			frac *= 10
+		}
+	}
+	if n < len(s) && (s[n] == 'Z' || s[n] == 'z') {
+		n++
+	}
+	if n >= len(s) || s[n] != '"' {
+		return 0, -1
+	}
+	secs := days*86400 + hour*3600 + int64(m1*10+m2)*60 + int64(s1*10+s2)
+	ms = secs*1000 + frac
+	if ms < minMillis || ms > maxMillis {
+		return 0, -1
+	}
+	return ms, i + n + 1
+}
+
 // digits parses a short run of ASCII digits.
 func digits(b []byte) (int64, bool) {
 	var n int64
@@ -145,7 +232,20 @@ func daysFromCivil(y, m, d int64) int64 {
 
 // dateCache is the last valid date parseTimestamp saw.
 type dateCache struct {
-	date  [10]byte // "YYYY-MM-DD"
-	days  int64    // since 1970-01-01
+	// lo and hi are the bytes of "YYYY-MM-DD", little-endian.
+	lo    uint64
+	hi    uint16
+	days  int64 // since 1970-01-01
 	valid bool
+}
+
+// has reports whether s (len(s) >= 10) starts with the cached date.
+func (c *dateCache) has(s []byte) bool {
+	return c.valid && binary.LittleEndian.Uint64(s) == c.lo && binary.LittleEndian.Uint16(s[8:]) == c.hi
+}
+
+// set caches the date at the start of s, which is days since the epoch.
+func (c *dateCache) set(s []byte, days int64) {
+	c.lo, c.hi = binary.LittleEndian.Uint64(s), binary.LittleEndian.Uint16(s[8:])
+	c.days, c.valid = days, true
 }

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/jackc/pgerrcode"
@@ -1165,18 +1164,17 @@ func (p *parser) dateArg(a, i int) bool {
 // IGNORE_SPACE: "sum (x)" is a call, as in PostgreSQL.
 const tidbMode = mysql.ModeANSIQuotes | mysql.ModeNoBackslashEscapes | mysql.ModePipesAsConcat | mysql.ModeIgnoreSpace
 
-// tidbParsers holds TiDB parsers, which are not safe for concurrent use.
-var tidbParsers = sync.Pool{New: func() any {
-	tp := tidb.New()
-	tp.SetSQLMode(tidbMode)
-	return tp
-}}
-
 // parseTiDB parses text, which sits at byte offset in p.text, as exactly
 // one statement, and maps TiDB's errors to positions in p.text.
+//
+// Each statement gets a parser of its own. A TiDB parser allocates AST
+// nodes from caches it reuses on its next ParseSQL, so a statement's tree
+// is only valid until its parser parses again: a pool of parsers let one
+// connection's parse overwrite another's tree (the race detector caught
+// it in TestParseConcurrent).
 func (p *parser) parseTiDB(text string, offset int) (ast.StmtNode, error) {
-	tp := tidbParsers.Get().(*tidb.Parser)
-	defer tidbParsers.Put(tp)
+	tp := tidb.New()
+	tp.SetSQLMode(tidbMode)
 	stmts, _, err := tp.ParseSQL(text)
 	if err != nil {
 		return nil, p.tidbError(err, text, offset)

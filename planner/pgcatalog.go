@@ -1,13 +1,33 @@
 package planner
 
-// A small pg_catalog emulation, enough for psql 15's \d, \dt, \dv, \dm,
-// \d <name> (and their + forms), \l and \dn, and for psql's tab
-// completion (see completionAnswer).
+// A small pg_catalog / information_schema emulation, enough for psql 15's
+// \d, \dt, \dv, \dm, \d <name> (and their + forms), \l and \dn, psql's tab
+// completion, JDBC's DatabaseMetaData (getTables, getColumns,
+// getPrimaryKeys, getSchemas; getCatalogs and getTableTypes send no query)
+// and simple SELECTs over information_schema.tables, columns, schemata and
+// views.
 //
-// psql answers those commands by sending catalog queries in PostgreSQL's
-// dialect, which sql.Parse (TiDB's MySQL grammar) cannot read. Prepare
-// hands every statement that names pg_catalog or information_schema here
-// first. The query is read structurally but shallowly:
+// Clients send catalog queries in PostgreSQL's dialect, which sql.Parse
+// (TiDB's MySQL grammar) cannot read. Prepare hands every statement that
+// names pg_catalog or information_schema here first, and four readers try
+// it in turn:
+//
+//  1. completionAnswer: psql's tab-completion queries (they end with
+//     "\nLIMIT n"), which never fail.
+//  2. infoSchemaAnswer (pgcatalog_infoschema.go): a SELECT over one
+//     information_schema view, run by the engine's own SELECT over the
+//     view's rows.
+//  3. driverAnswer (pgcatalog_driver.go, pgcatalog_expr.go): a general
+//     reader of SELECTs over pg_namespace, pg_class, pg_attribute, pg_type,
+//     pg_index, pg_constraint, pg_description and pg_attrdef that
+//     evaluates the select list, WHERE and ORDER BY in PostgreSQL's
+//     dialect. It answers what it can compute entirely, drivers' queries
+//     and some of psql's; a WHERE it cannot compute fails the query.
+//  4. psqlAnswer, below: psql's backslash commands whose catalogs or
+//     select items the general reader does not know (pg_am, pg_database,
+//     subqueries in the select list, ...).
+//
+// psqlAnswer reads a query structurally but shallowly:
 //
 //   - the select list of the first SELECT is split at top-level commas and
 //     each item is matched against the expressions psql writes for the
@@ -24,15 +44,13 @@ package planner
 //     OID in c.oid = '...' / a.attrelid = '...'. psql's other predicates
 //     exclude system schemas, which hold for every relation here.
 //
-// A query naming the catalogs that is not of this shape (an unknown select
+// A query naming the catalogs that no reader takes (an unknown select
 // item or catalog, or UNION, LIKE, LIMIT, GROUP BY and the like, whose
-// effect would be lost) fails with 0A000 "catalog query not supported"
-// rather than get a wrong answer; psql's tab-completion queries, which
-// end with "\nLIMIT n", are read by completionAnswer instead and never
-// fail. A cast to a type named pg_catalog.x (1::pg_catalog.int4) does
-// not make a query a catalog query. Predicates other than the lifted ones
-// are still ignored, so the answer is only as right as the assumption
-// that the query is psql's.
+// effect would be lost) fails with 0A000 "catalog query not supported: ..."
+// rather than get a wrong answer. A cast to a type named pg_catalog.x
+// (1::pg_catalog.int4) does not make a query a catalog query. psqlAnswer
+// still ignores the predicates it does not lift, so its answer is only as
+// right as the assumption that the query is psql's.
 //
 // What the catalog shows: everything lives in schema public, owned by
 // "sessionsql". A source and the dead-letter tables <source>_rejects and
@@ -45,7 +63,6 @@ package planner
 
 import (
 	"fmt"
-	"hash/fnv"
 	"regexp"
 	"slices"
 	"strconv"
@@ -76,11 +93,13 @@ type pgRel struct {
 	desc    string
 	viewSQL string // a materialized view's CREATE statement
 	cols    []pgAttr
+	key     []int // indices in cols of the primary key's columns, in key order; nil: none
 }
 
 type pgAttr struct {
 	name    string
 	typ     string // as format_type prints it
+	oid     uint32 // the type's OID
 	storage string // attstorage: "p" plain or "x" extended
 	notNull bool
 }
@@ -123,9 +142,16 @@ func patternRe(text, col string) (*regexp.Regexp, error) {
 }
 
 // prepareCatalog prepares text if it reads the catalogs (ok); State is
-// the pgAnswer Execute runs.
+// the pgAnswer Execute runs, or a catalogQuery when text has parameters.
 func (s *session) prepareCatalog(text string) (p *server.Prepared, ok bool, err error) {
-	ans, err := matchCatalogQuery(text)
+	n := catalogParams(text)
+	probe := text
+	if n > 0 {
+		// Describe it with NULL parameters; Execute answers it again
+		// with their values.
+		probe = bindCatalogParams(text, make([]any, n))
+	}
+	ans, err := matchCatalogQuery(probe)
 	if err != nil || ans == nil {
 		return nil, err != nil, err
 	}
@@ -133,7 +159,79 @@ func (s *session) prepareCatalog(text string) (p *server.Prepared, ok bool, err 
 	if err != nil {
 		return nil, true, err
 	}
-	return &server.Prepared{Text: text, Columns: res.Columns, State: ans}, true, nil
+	p = &server.Prepared{Text: text, Columns: res.Columns, State: ans}
+	if n > 0 {
+		p.State = catalogQuery(text)
+		for range n {
+			p.Params = append(p.Params, sqltypes.OIDText)
+		}
+	}
+	return p, true, nil
+}
+
+// catalogQuery is a prepared catalog query with parameters: each
+// execution answers its text with the values in place.
+type catalogQuery string
+
+func (q catalogQuery) answer(s *session, args []any) (*server.Result, error) {
+	ans, err := matchCatalogQuery(bindCatalogParams(string(q), args))
+	if err != nil {
+		return nil, err
+	}
+	if ans == nil {
+		return nil, sqlerr.New(pgerrcode.FeatureNotSupported, "catalog query not supported with these parameters")
+	}
+	return ans(s)
+}
+
+// catalogParamRe matches $n outside literals (literals are blanked first).
+var catalogParamRe = regexp.MustCompile(`\$([0-9]+)`)
+
+// catalogParams returns the largest $n of text outside its literals.
+func catalogParams(text string) int {
+	n := 0
+	for _, m := range catalogParamRe.FindAllStringSubmatch(literalRe.ReplaceAllString(text, "''"), -1) {
+		if v, err := strconv.Atoi(m[1]); err == nil {
+			n = max(n, v)
+		}
+	}
+	return n
+}
+
+// bindCatalogParams puts the values of $1..$n into text as SQL literals
+// (strings quoted with '' doubled, NULL for nil), outside text's own
+// literals. The catalog readers take only literals; the values never
+// reach a database.
+func bindCatalogParams(text string, args []any) string {
+	lit := func(i int) string {
+		if i < 1 || i > len(args) || args[i-1] == nil {
+			return "NULL"
+		}
+		switch v := args[i-1].(type) {
+		case int64, int32, int, float64, bool:
+			return fmt.Sprint(v)
+		case []byte:
+			return "'" + strings.ReplaceAll(string(v), "'", "''") + "'"
+		default:
+			return "'" + strings.ReplaceAll(fmt.Sprint(v), "'", "''") + "'"
+		}
+	}
+	var b strings.Builder
+	last := 0
+	for _, span := range literalRe.FindAllStringIndex(text, -1) {
+		b.WriteString(replaceParams(text[last:span[0]], lit))
+		b.WriteString(text[span[0]:span[1]])
+		last = span[1]
+	}
+	b.WriteString(replaceParams(text[last:], lit))
+	return b.String()
+}
+
+func replaceParams(s string, lit func(int) string) string {
+	return catalogParamRe.ReplaceAllStringFunc(s, func(m string) string {
+		n, _ := strconv.Atoi(m[1:])
+		return lit(n)
+	})
 }
 
 // matchCatalogQuery returns the answer to text if it is a catalog query
@@ -151,6 +249,24 @@ func matchCatalogQuery(text string) (pgAnswer, error) {
 	if ans, ok := completionAnswer(text); ok {
 		return ans, nil
 	}
+	if ans, ok, err := infoSchemaAnswer(text); ok {
+		return ans, err
+	}
+	// A query the general reader can compute is answered by it: it
+	// evaluates WHERE, where psql's reader only lifts known filters out.
+	dans, decided, derr := driverAnswer(text)
+	if decided {
+		return dans, derr
+	}
+	ans, err := psqlAnswer(text)
+	if err != nil && derr != nil && sqlerr.Code(err) == pgerrcode.FeatureNotSupported {
+		return nil, derr // says more than psql's reader
+	}
+	return ans, err
+}
+
+// psqlAnswer answers the catalog queries of psql's backslash commands.
+func psqlAnswer(text string) (pgAnswer, error) {
 	unsupported := sqlerr.New(pgerrcode.FeatureNotSupported, "catalog query not supported")
 	if m := viewdefRe.FindStringSubmatch(text); m != nil {
 		oid, _ := strconv.ParseInt(m[1], 10, 64)
@@ -165,7 +281,8 @@ func matchCatalogQuery(text string) (pgAnswer, error) {
 		}, nil
 	}
 	items, from, ok := splitSelect(text)
-	if !ok {
+	// psql never reads FROM (SELECT ...); drivers do.
+	if !ok || strings.HasPrefix(strings.TrimSpace(from), "(") {
 		return nil, unsupported
 	}
 	tables := map[string]bool{}
@@ -415,7 +532,7 @@ func emptyAnswer(items []string) pgAnswer {
 func splitAlias(item string) (expr, name string) {
 	expr = strings.Join(strings.Fields(item), " ")
 	if m := aliasRe.FindStringSubmatch(expr); m != nil {
-		return m[1], m[2] + m[3]
+		return m[1], m[2] + strings.ToLower(m[3]) // PostgreSQL folds unquoted names
 	}
 	name = "?column?"
 	if m := derivedNameRe.FindStringSubmatch(expr); m != nil {
@@ -467,24 +584,23 @@ func isSpace(c byte) bool { return strings.IndexByte(" \t\r\n\f\v", c) >= 0 }
 func (e *Engine) pgRelations(sess *session) []pgRel {
 	var rels []pgRel
 	add := func(r pgRel) {
-		h := fnv.New32a()
-		h.Write([]byte(r.name))
-		r.oid = 16384 + int64(h.Sum32()%(1<<30))
+		r.oid = pgOIDOf(r.name)
 		rels = append(rels, r)
 	}
 	fromSchema := func(s *arrow.Schema) []pgAttr {
 		var attrs []pgAttr
 		for _, f := range s.Fields() {
-			attrs = append(attrs, pgAttr{name: f.Name, typ: sqltypes.FormatType(sqltypes.OID(f.Type)), storage: storageOf(f.Type), notNull: !f.Nullable})
+			oid := sqltypes.OID(f.Type)
+			attrs = append(attrs, pgAttr{name: f.Name, typ: sqltypes.FormatType(oid), oid: oid, storage: storageOf(f.Type), notNull: !f.Nullable})
 		}
 		return attrs
 	}
 	for _, src := range e.cat.Sources() {
 		r := pgRel{name: src.Name, kind: "r", desc: "source"}
 		for _, c := range src.Columns {
-			a := pgAttr{name: c.Name, typ: strings.ToLower(c.Type), storage: "x"}
+			a := pgAttr{name: c.Name, typ: strings.ToLower(c.Type), oid: sqltypes.OIDText, storage: "x"}
 			if t, err := sqltypes.FromName(c.Type); err == nil {
-				a.typ, a.storage = sqltypes.FormatType(sqltypes.OID(t)), storageOf(t)
+				a.typ, a.oid, a.storage = sqltypes.FormatType(sqltypes.OID(t)), sqltypes.OID(t), storageOf(t)
 			}
 			r.cols = append(r.cols, a)
 		}
@@ -495,12 +611,12 @@ func (e *Engine) pgRelations(sess *session) []pgRel {
 	for _, v := range e.cat.Views() {
 		r := pgRel{name: v.Name, kind: "m", viewSQL: v.SQL}
 		if t, ok := e.liveTable(v.Name); ok {
-			r.cols = fromSchema(t.Spec().Schema)
+			r.cols, r.key = fromSchema(t.Spec().Schema), t.Spec().Key
 		} else if st, err := sql.Parse(v.SQL); err == nil {
 			// A view that is not running still shows its columns: plan it again.
 			if cv, ok := st.(*sql.CreateView); ok {
 				if plan, err := e.planView(cv.Name.Name, cv.Query, sess); err == nil {
-					r.cols = fromSchema(plan.table.Schema)
+					r.cols, r.key = fromSchema(plan.table.Schema), plan.table.Key
 				}
 			}
 		}

@@ -124,8 +124,11 @@ func maxParam(m map[int]int) int {
 
 // Execute implements server.Session.
 func (s *session) Execute(ctx context.Context, sp *server.Prepared, args []any) (*server.Result, error) {
-	if ans, ok := sp.State.(pgAnswer); ok {
-		return ans(s)
+	switch st := sp.State.(type) {
+	case pgAnswer:
+		return st(s)
+	case catalogQuery:
+		return st.answer(s, args)
 	}
 	p, ok := sp.State.(*prepared)
 	if !ok {

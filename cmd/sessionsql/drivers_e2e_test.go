@@ -31,7 +31,9 @@ import (
 //   SSQL_SOURCE, SSQL_VIEW  the DDL (driverSource, driverView)
 //   SSQL_QUERY              the polling query (driverQuery)
 // and print one line per view row: "ROW" and the columns, tab separated,
-// NULL for a NULL, then "DONE". Errors go to stderr with exit status 1.
+// NULL for a NULL, then "DONE". Other lines (a client's metadata calls)
+// are for the test that runs it to check. Errors go to stderr with exit
+// status 1.
 
 const driverSource = `CREATE SOURCE plays (user_id BIGINT, event_type VARCHAR, title_id BIGINT, bytes BIGINT, ts TIMESTAMP,
   WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) WITH (stream = 'PLAYS', subjects = 'plays.>', format = 'json')`
@@ -229,8 +231,9 @@ func parseClientRows(out string) ([]sessionRow, error) {
 }
 
 // runDriverClient starts a fresh server, runs the client command (argv)
-// with the SSQL_* environment and checks the rows it prints.
-func runDriverClient(t *testing.T, dir string, env []string, argv ...string) {
+// with the SSQL_* environment, checks the rows it prints and returns its
+// output.
+func runDriverClient(t *testing.T, dir string, env []string, argv ...string) string {
 	t.Helper()
 	ts := startServe(t, t.TempDir(), "")
 	host, port, err := net.SplitHostPort(ts.addr)
@@ -277,6 +280,7 @@ func runDriverClient(t *testing.T, dir string, env []string, argv ...string) {
 	if t.Failed() {
 		t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 	}
+	return stdout.String()
 }
 
 // needClient finds a client's file or skips (fails under CI=true).
@@ -341,11 +345,46 @@ def cell(v):
 
 for r in rows:
     print("\t".join(["ROW"] + [cell(v) for v in r]))
+
+# information_schema, as ORMs and BI tools read it (psycopg2 interpolates
+# the parameters into the text).
+with conn.cursor() as cur:
+    cur.execute("SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position", ("public", "play_sessions"))
+    print("\t".join(["DESCRIPTION"] + [d.name for d in cur.description]))
+    for name, typ in cur.fetchall():
+        print("COLUMN\t%s\t%s" % (name, typ))
+conn.commit()
 print("DONE")
 conn.close()
 if len(rows) < want:
     sys.exit("timed out: %d rows, want %d" % (len(rows), want))
 `
+
+// psycopgColumns is what the psycopg2 client prints of
+// information_schema.columns for driverView.
+var psycopgColumns = []string{
+	"DESCRIPTION\tcolumn_name\tdata_type",
+	"COLUMN\tuser_id\tbigint",
+	"COLUMN\tsession_start\ttimestamp without time zone",
+	"COLUMN\tsession_end\ttimestamp without time zone",
+	"COLUMN\tevents\tbigint",
+	"COLUMN\tbytes\tbigint",
+	"COLUMN\tis_final\tboolean",
+	"COLUMN\temitted_at\ttimestamp with time zone",
+}
+
+// metadataLines returns a client's output lines other than its rows.
+func metadataLines(out string) []string {
+	var lines []string
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimRight(line, "\r")
+		if k, _, ok := strings.Cut(line, "\t"); ok && k != "ROW" {
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}
 
 // TestPsycopgSessions runs psycopg2 (Debian's python3-psycopg2, with the
 // system /usr/bin/python3).
@@ -358,7 +397,10 @@ func TestPsycopgSessions(t *testing.T) {
 	if err := os.WriteFile(script, []byte(psycopgClient), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	runDriverClient(t, dir, nil, python, script)
+	out := runDriverClient(t, dir, nil, python, script)
+	if got := metadataLines(out); strings.Join(got, "\n") != strings.Join(psycopgColumns, "\n") {
+		t.Errorf("information_schema.columns:\n got %q\nwant %q", got, psycopgColumns)
+	}
 }
 
 const nodePGClient = `const fs = require("fs");
@@ -483,12 +525,59 @@ public class Main {
                 Thread.sleep(100);
             }
             for (String r : rows) System.out.println(r);
+            // DatabaseMetaData, as tools (DBeaver, Metabase, ...) call it;
+            // the driver builds getColumns' result set itself from the
+            // catalog rows it reads, so each column's type OID must be right.
+            DatabaseMetaData md = conn.getMetaData();
+            try (ResultSet rs = md.getTables(null, "public", "%", null)) {
+                while (rs.next()) System.out.println("TABLE\t" + rs.getString("TABLE_NAME") + "\t" + rs.getString("TABLE_TYPE"));
+            }
+            try (ResultSet rs = md.getTables(null, "public", "play%", new String[]{"MATERIALIZED VIEW"})) {
+                while (rs.next()) System.out.println("MATVIEW\t" + rs.getString("TABLE_NAME"));
+            }
+            try (ResultSet rs = md.getColumns(null, "public", "play_sessions", "%")) {
+                while (rs.next()) System.out.println("COLUMN\t" + rs.getString("COLUMN_NAME") + "\t" + rs.getInt("DATA_TYPE")
+                    + "\t" + rs.getString("TYPE_NAME") + "\t" + rs.getInt("NULLABLE") + "\t" + rs.getInt("ORDINAL_POSITION"));
+            }
+            try (ResultSet rs = md.getPrimaryKeys(null, "public", "play_sessions")) {
+                while (rs.next()) System.out.println("PK\t" + rs.getString("COLUMN_NAME") + "\t" + rs.getInt("KEY_SEQ") + "\t" + rs.getString("PK_NAME"));
+            }
+            try (ResultSet rs = md.getSchemas()) {
+                while (rs.next()) System.out.println("SCHEMA\t" + rs.getString("TABLE_SCHEM"));
+            }
+            try (ResultSet rs = md.getCatalogs()) {
+                while (rs.next()) System.out.println("CATALOG\t" + rs.getString("TABLE_CAT"));
+            }
             System.out.println("DONE");
             if (rows.size() < want) throw new IllegalStateException("timed out: " + rows.size() + " rows, want " + want);
         }
     }
 }
 `
+
+// jdbcMetadata is what the JDBC client prints of DatabaseMetaData for
+// driverSource and driverView. getTables orders by type, then name; the
+// view's result table adds is_final and emitted_at (NOT NULL: NULLABLE 0)
+// and is keyed by the group key and the window start. DATA_TYPE is
+// java.sql.Types: BIGINT -5, TIMESTAMP 93, BIT -7 (pgjdbc's boolean).
+var jdbcMetadata = []string{
+	"TABLE\tplay_sessions\tMATERIALIZED VIEW",
+	"TABLE\tplay_sessions_late\tTABLE",
+	"TABLE\tplays\tTABLE",
+	"TABLE\tplays_rejects\tTABLE",
+	"MATVIEW\tplay_sessions",
+	"COLUMN\tuser_id\t-5\tint8\t1\t1",
+	"COLUMN\tsession_start\t93\ttimestamp\t1\t2",
+	"COLUMN\tsession_end\t93\ttimestamp\t1\t3",
+	"COLUMN\tevents\t-5\tint8\t1\t4",
+	"COLUMN\tbytes\t-5\tint8\t1\t5",
+	"COLUMN\tis_final\t-7\tbool\t0\t6",
+	"COLUMN\temitted_at\t93\ttimestamptz\t0\t7",
+	"PK\tuser_id\t1\tplay_sessions_pkey",
+	"PK\tsession_start\t2\tplay_sessions_pkey",
+	"SCHEMA\tpublic",
+	"CATALOG\tsessionsql",
+}
 
 // TestJDBCSessions runs the PostgreSQL JDBC driver (Debian's
 // libpostgresql-jdbc-java) with a single-file Java program.
@@ -503,5 +592,8 @@ func TestJDBCSessions(t *testing.T) {
 	}
 	// A JVM zone other than UTC: setTimestamp sends the wall-clock time
 	// with the JVM's offset, which a TIMESTAMP column must ignore.
-	runDriverClient(t, dir, []string{"TZ=America/New_York"}, java, "-Duser.timezone=America/New_York", "-cp", jar, "Main.java")
+	out := runDriverClient(t, dir, []string{"TZ=America/New_York"}, java, "-Duser.timezone=America/New_York", "-cp", jar, "Main.java")
+	if got := metadataLines(out); strings.Join(got, "\n") != strings.Join(jdbcMetadata, "\n") {
+		t.Errorf("DatabaseMetaData:\n got %q\nwant %q", got, jdbcMetadata)
+	}
 }

@@ -39,6 +39,9 @@ func NewKeyCodec(types []arrow.DataType) (*KeyCodec, error) {
 // Encode encodes rows [0, n) of cols (the key columns, in order). The
 // returned slices point into a buffer reused by the next call.
 func (c *KeyCodec) Encode(cols []arrow.Array, n int) [][]byte {
+	if len(cols) == 1 && c.types[0].ID() == arrow.STRING {
+		return c.encodeString(cols[0].(*array.String), n)
+	}
 	c.sizes = resize(c.sizes, n)
 	clear(c.sizes)
 	for j, col := range cols {
@@ -116,6 +119,46 @@ func (c *KeyCodec) Encode(cols []arrow.Array, n int) [][]byte {
 	return c.rows
 }
 
+// encodeString is Encode of one TEXT key column, the common case, in two
+// tight passes over the column's offsets and bytes.
+func (c *KeyCodec) encodeString(s *array.String, n int) [][]byte {
+	offs := s.ValueOffsets()
+	data := s.ValueBytes()
+	base := offs[0]
+	total := 0
+	for i := 0; i < n; i++ {
+		l := int(offs[i+1] - offs[i])
+		total += 1 + uvarintLen(uint64(l)) + l
+	}
+	c.buf = resize(c.buf, total)
+	c.rows = resize(c.rows, n)
+	buf, rows := c.buf, c.rows
+	off := 0
+	nulls := s.NullN() > 0
+	for i := 0; i < n; i++ {
+		start := off
+		if nulls && s.IsNull(i) {
+			buf[off] = 0
+			off++
+			rows[i] = buf[start:off:off]
+			continue
+		}
+		lo, hi := offs[i]-base, offs[i+1]-base
+		l := int(hi - lo)
+		buf[off] = 1
+		off++
+		if l < 0x80 {
+			buf[off] = byte(l)
+			off++
+		} else {
+			off += binary.PutUvarint(buf[off:], uint64(l))
+		}
+		off += copy(buf[off:], data[lo:hi])
+		rows[i] = buf[start:off:off]
+	}
+	return rows
+}
+
 // Decode appends the key values encoded in key to one builder per key
 // column (builders of the key types, in order).
 func (c *KeyCodec) Decode(key []byte, bs []array.Builder) error {
@@ -152,7 +195,8 @@ func (c *KeyCodec) Decode(key []byte, bs []array.Builder) error {
 			if n <= 0 || uint64(len(key)-n) < l {
 				return fmt.Errorf("key truncated in text column %d", j)
 			}
-			bs[j].(*array.StringBuilder).Append(string(key[n : n+int(l)]))
+			// BinaryBuilder.Append copies the bytes: no string per row.
+			bs[j].(*array.StringBuilder).BinaryBuilder.Append(key[n : n+int(l)])
 			key = key[n+int(l):]
 		}
 	}

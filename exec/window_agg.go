@@ -107,7 +107,7 @@ type WindowAggOp struct {
 	emStart []int64 // ...keyed by this start...
 	emFinal []bool  // ...and final
 	dirty   []bool  // changed since its last row
-	since   []int64 // events since its last row (EVERY n EVENTS)
+	since   []int64 // events since its last row (EVERY n EVENTS; else grown only by grow, and all 0)
 
 	due       []windows.ID // windows to write at the next flush
 	changed   []windows.ID // EVERY INTERVAL: windows changed since the last tick
@@ -119,7 +119,8 @@ type WindowAggOp struct {
 	held      map[uint32]*heldBatch
 	nextBatch uint32
 	folds     []foldRef
-	foldIDs   []windows.ID
+	dirtyHeld []*heldBatch // held batches with rows set to fold (applyFolds)
+	spareHeld []*heldBatch // released held batches, for their slices
 
 	// per-batch scratch, reused
 	keyCols []arrow.Array
@@ -138,6 +139,11 @@ type heldBatch struct {
 	maxT  int64 // latest event time among its rows the assigner may fold
 	times []int64
 	seqs  []int64
+	// ids: per row, the slot applyFolds folds it into (NoWindow: none);
+	// sized on the first fold, and all NoWindow between applyFolds.
+	ids   []windows.ID
+	dirty bool   // in dirtyHeld
+	bn    uint32 // the batch's number, while dirty
 }
 
 // pendingRows are the rows of the next output batch: upserts of windows
@@ -154,17 +160,30 @@ type pendingRows struct {
 
 	// release are slots closed during this batch: reset after the flush.
 	release []windows.ID
+
+	// keyBuf holds copies of the keys (the assigner's are good only
+	// until its next call); keys and retractKeys point into it, or into
+	// earlier buffers it outgrew.
+	keyBuf []byte
 }
 
 func (p *pendingRows) reset() {
 	*p = pendingRows{
 		ids: p.ids[:0], keys: p.keys[:0], starts: p.starts[:0], ends: p.ends[:0], final: p.final[:0],
 		retractKeys: p.retractKeys[:0], retractStarts: p.retractStarts[:0], release: p.release[:0],
+		keyBuf: p.keyBuf[:0],
 	}
 }
 
+// keep returns a copy of key that lasts until reset.
+func (p *pendingRows) keep(key []byte) []byte {
+	n := len(p.keyBuf)
+	p.keyBuf = append(p.keyBuf, key...)
+	return p.keyBuf[n:len(p.keyBuf):len(p.keyBuf)]
+}
+
 func (p *pendingRows) retract(key []byte, start int64) {
-	p.retractKeys = append(p.retractKeys, slices.Clone(key))
+	p.retractKeys = append(p.retractKeys, p.keep(key))
 	p.retractStarts = append(p.retractStarts, start)
 }
 
@@ -290,7 +309,7 @@ func (op *WindowAggOp) Push(ctx context.Context, b arrow.RecordBatch) error {
 	if op.keeps {
 		// Register the batch before Assign: the assigner may fold its rows
 		// by Ref while it runs.
-		hb = &heldBatch{rec: b, times: slices.Clone(op.times), seqs: slices.Clone(op.seqs)}
+		hb = op.newHeld(b)
 		op.held[batchNo] = hb
 	}
 	op.ids = resize(op.ids, n)
@@ -304,11 +323,7 @@ func (op *WindowAggOp) Push(ctx context.Context, b arrow.RecordBatch) error {
 		}
 		a.Update(op.ids, in)
 	}
-	for _, id := range op.ids {
-		if id != windows.NoWindow {
-			op.Changed(id, 1)
-		}
-	}
+	op.changedBatch()
 	if hb != nil {
 		hb.maxT = int64(MinWatermark)
 		for i, o := range op.outs {
@@ -317,7 +332,8 @@ func (op *WindowAggOp) Push(ctx context.Context, b arrow.RecordBatch) error {
 			}
 		}
 		if hb.maxT == int64(MinWatermark) {
-			delete(op.held, batchNo)
+			delete(op.held, batchNo) // every row was late: none is folded
+			op.freeHeld(hb)
 		} else {
 			b.Retain()
 		}
@@ -346,29 +362,118 @@ func (op *WindowAggOp) reportLate(ctx context.Context, b arrow.RecordBatch) erro
 	return op.spec.OnLate(ctx, seqs, times)
 }
 
-func (op *WindowAggOp) grow(id windows.ID) {
-	if int(id) < len(op.dirty) {
+// newHeld returns a held batch for b, with a copy of the batch's times
+// and sequences, reusing the slices of one released before.
+func (op *WindowAggOp) newHeld(b arrow.RecordBatch) *heldBatch {
+	hb := &heldBatch{}
+	if n := len(op.spareHeld); n > 0 {
+		hb = op.spareHeld[n-1]
+		op.spareHeld = op.spareHeld[:n-1]
+	}
+	hb.rec = b
+	hb.times = append(hb.times[:0], op.times...)
+	hb.seqs = append(hb.seqs[:0], op.seqs...)
+	hb.ids = hb.ids[:0]
+	return hb
+}
+
+// freeHeld keeps a released held batch's slices for newHeld.
+func (op *WindowAggOp) freeHeld(hb *heldBatch) {
+	if hb.dirty {
+		panic(fmt.Sprintf("exec: held batch with %d rows freed with folds pending", len(hb.times)))
+	}
+	hb.rec = nil
+	if len(op.spareHeld) < 2 { // Advance releases about one batch per Push
+		op.spareHeld = append(op.spareHeld, hb)
+	}
+}
+
+// changedBatch is Changed(id, 1) for every row the batch's Assign placed:
+// one pass over the IDs, which touches a window's bookkeeping again only
+// when it was not already dirty (or EMIT EARLY EVERY n EVENTS counts).
+func (op *WindowAggOp) changedBatch() {
+	if n := op.asg.Slots(); n > 0 {
+		op.growSlots(windows.ID(n - 1))
+	}
+	if op.spec.Emit.EveryEvents > 0 {
+		for _, id := range op.ids {
+			if id != windows.NoWindow {
+				op.Changed(id, 1)
+			}
+		}
 		return
 	}
-	n := max(2*len(op.dirty), int(id)+1, 64)
-	op.emitted = append(op.emitted, make([]bool, n-len(op.emitted))...)
-	op.emStart = append(op.emStart, make([]int64, n-len(op.emStart))...)
-	op.emFinal = append(op.emFinal, make([]bool, n-len(op.emFinal))...)
-	op.dirty = append(op.dirty, make([]bool, n-len(op.dirty))...)
-	op.since = append(op.since, make([]int64, n-len(op.since))...)
+	dirty := op.dirty
+	for _, id := range op.ids {
+		if id != windows.NoWindow && !dirty[id] {
+			op.markDirty(id)
+		}
+	}
+}
+
+// grow makes all the per-slot bookkeeping cover slot id (checkpoints
+// write it all).
+func (op *WindowAggOp) grow(id windows.ID) {
+	op.growSlots(id)
+	if int(id) >= len(op.since) {
+		op.since = growTo(op.since, len(op.dirty))
+	}
+}
+
+// growSlots makes the per-slot bookkeeping the hot paths use cover slot
+// id: without EMIT EARLY EVERY n EVENTS, not since, which is then all 0
+// and would be 8 bytes per window for nothing. It grows by a quarter, not
+// double, since the bookkeeping is part of every open window's memory.
+func (op *WindowAggOp) growSlots(id windows.ID) {
+	if int(id) < len(op.dirty) {
+		if op.spec.Emit.EveryEvents > 0 && int(id) >= len(op.since) {
+			op.since = growTo(op.since, len(op.dirty))
+		}
+		return
+	}
+	n := max(len(op.dirty)+len(op.dirty)/4, int(id)+1, 64)
+	op.emitted = growTo(op.emitted, n)
+	op.emStart = growTo(op.emStart, n)
+	op.emFinal = growTo(op.emFinal, n)
+	op.dirty = growTo(op.dirty, n)
+	if op.spec.Emit.EveryEvents > 0 {
+		op.since = growTo(op.since, n)
+	}
+}
+
+// growTo returns s zero-extended to length n (if shorter).
+func growTo[T any](s []T, n int) []T {
+	if len(s) >= n {
+		return s
+	}
+	return append(s, make([]T, n-len(s))...)
+}
+
+// clearSince zeroes window id's event count (see since).
+func (op *WindowAggOp) clearSince(id windows.ID) {
+	if int(id) < len(op.since) {
+		op.since[id] = 0
+	}
 }
 
 // Changed implements windows.Observer: window id changed, by events new
-// events. It decides whether the window's row must be written.
+// events. It decides whether the window's row must be written. Events are
+// counted only for EMIT EARLY EVERY n EVENTS, the one use of the count.
 func (op *WindowAggOp) Changed(id windows.ID, events int) {
-	op.grow(id)
-	op.since[id] += int64(events)
-	if n := op.spec.Emit.EveryEvents; n > 0 && op.since[id] >= n && op.since[id]-int64(events) < n {
-		op.due = append(op.due, id)
+	op.growSlots(id)
+	if n := op.spec.Emit.EveryEvents; n > 0 {
+		op.since[id] += int64(events)
+		if op.since[id] >= n && op.since[id]-int64(events) < n {
+			op.due = append(op.due, id)
+		}
 	}
-	if op.dirty[id] {
-		return
+	if !op.dirty[id] {
+		op.markDirty(id)
 	}
+}
+
+// markDirty records the first change of window id since its last row.
+func (op *WindowAggOp) markDirty(id windows.ID) {
 	op.dirty[id] = true
 	if op.spec.Emit.Every > 0 {
 		op.changed = append(op.changed, id)
@@ -387,15 +492,18 @@ func (op *WindowAggOp) Merge(into, from windows.ID) {
 	for _, a := range op.accs {
 		a.Merge(into, from)
 	}
-	op.grow(max(into, from))
-	since := op.since[from]
+	op.growSlots(max(into, from))
+	var since int64
+	if int(from) < len(op.since) {
+		since = op.since[from]
+	}
 	op.retract(from)
 	op.Changed(into, int(since))
 }
 
 // Gone implements windows.Observer.
 func (op *WindowAggOp) Gone(id windows.ID) {
-	op.grow(id)
+	op.growSlots(id)
 	op.retract(id)
 	op.Reset(id)
 }
@@ -406,7 +514,8 @@ func (op *WindowAggOp) retract(id windows.ID) {
 	if op.emitted[id] {
 		op.pend.retract(op.asg.Key(id), op.emStart[id])
 	}
-	op.emitted[id], op.dirty[id], op.since[id] = false, false, 0
+	op.emitted[id], op.dirty[id] = false, false
+	op.clearSince(id)
 }
 
 // Fold implements windows.Observer: rows of held batches join slot id.
@@ -423,38 +532,55 @@ type foldRef struct {
 	id  windows.ID
 }
 
-// applyFolds folds the buffered rows into their slots: per held batch, one
-// Update per aggregate with the batch's rows mapped to their slots.
+// applyFolds folds the buffered rows into their slots: per held batch, in
+// order of batch number, one Update per aggregate with the batch's rows
+// mapped to their slots. Each fold is set in its batch's row map, so no
+// sort is needed.
 func (op *WindowAggOp) applyFolds() {
 	if len(op.folds) == 0 {
 		return
 	}
-	slices.SortFunc(op.folds, func(a, b foldRef) int { return cmp.Compare(a.ref, b.ref) })
-	for i := 0; i < len(op.folds); {
-		bn := uint32(op.folds[i].ref >> 32)
-		hb := op.held[bn]
-		if hb == nil {
-			panic(fmt.Sprintf("exec: fold of rows of batch %d, which is not held", bn))
-		}
-		ids := resize(op.foldIDs, int(hb.rec.NumRows()))
-		op.foldIDs = ids
-		for j := range ids {
-			ids[j] = windows.NoWindow
-		}
-		for ; i < len(op.folds) && uint32(op.folds[i].ref>>32) == bn; i++ {
-			row := uint32(op.folds[i].ref)
-			if ids[row] != windows.NoWindow {
-				// The same row for a second slot: fold what is set first.
-				op.updateHeld(hb, ids)
-				for j := range ids {
-					ids[j] = windows.NoWindow
+	var hb *heldBatch
+	bn := uint32(0)
+	for _, f := range op.folds {
+		if b := uint32(f.ref >> 32); hb == nil || b != bn {
+			bn, hb = b, op.held[b]
+			if hb == nil {
+				panic(fmt.Sprintf("exec: fold of rows of batch %d, which is not held", bn))
+			}
+			if !hb.dirty {
+				hb.dirty, hb.bn = true, bn
+				op.dirtyHeld = append(op.dirtyHeld, hb)
+				if n := int(hb.rec.NumRows()); len(hb.ids) != n {
+					hb.ids = resize(hb.ids, n)
+					clearIDs(hb.ids)
 				}
 			}
-			ids[row] = op.folds[i].id
 		}
-		op.updateHeld(hb, ids)
+		row := uint32(f.ref)
+		if hb.ids[row] != windows.NoWindow {
+			// The same row for a second slot: fold what is set first.
+			op.updateHeld(hb, hb.ids)
+			clearIDs(hb.ids)
+		}
+		hb.ids[row] = f.id
 	}
 	op.folds = op.folds[:0]
+	if len(op.dirtyHeld) > 1 {
+		slices.SortFunc(op.dirtyHeld, func(a, b *heldBatch) int { return cmp.Compare(a.bn, b.bn) })
+	}
+	for _, hb := range op.dirtyHeld {
+		op.updateHeld(hb, hb.ids)
+		clearIDs(hb.ids)
+		hb.dirty = false
+	}
+	op.dirtyHeld = op.dirtyHeld[:0]
+}
+
+func clearIDs(ids []windows.ID) {
+	for i := range ids {
+		ids[i] = windows.NoWindow
+	}
 }
 
 func (op *WindowAggOp) updateHeld(hb *heldBatch, ids []windows.ID) {
@@ -496,12 +622,13 @@ func (op *WindowAggOp) write(id windows.ID) {
 		op.pend.retract(key, op.emStart[id])
 	}
 	op.pend.ids = append(op.pend.ids, id)
-	op.pend.keys = append(op.pend.keys, slices.Clone(key))
+	op.pend.keys = append(op.pend.keys, op.pend.keep(key))
 	op.pend.starts = append(op.pend.starts, start)
 	op.pend.ends = append(op.pend.ends, end)
 	final := end != windows.NoEnd && end < op.wm
 	op.pend.final = append(op.pend.final, final)
-	op.emitted[id], op.emStart[id], op.emFinal[id], op.dirty[id], op.since[id] = true, start, final, false, 0
+	op.emitted[id], op.emStart[id], op.emFinal[id], op.dirty[id] = true, start, final, false
+	op.clearSince(id)
 }
 
 // Advance implements Operator: windows the watermark has passed fire,
@@ -512,7 +639,7 @@ func (op *WindowAggOp) Advance(ctx context.Context, wm Watermark) error {
 		op.watermark.Store(op.wm)
 		lat := op.spec.Lateness.Milliseconds()
 		op.asg.Advance(op.wm, lat, op, func(id windows.ID) {
-			op.grow(id)
+			op.growSlots(id)
 			if op.dirty[id] || !op.emitted[id] || !op.emFinal[id] {
 				op.write(id)
 			}
@@ -522,7 +649,8 @@ func (op *WindowAggOp) Advance(ctx context.Context, wm Watermark) error {
 			if op.dirty[id] || !op.emFinal[id] {
 				op.write(id)
 			}
-			op.emitted[id], op.emFinal[id], op.dirty[id], op.since[id] = false, false, false, 0
+			op.emitted[id], op.emFinal[id], op.dirty[id] = false, false, false
+			op.clearSince(id)
 			op.pend.release = append(op.pend.release, id)
 		})
 		op.applyFolds()
@@ -532,6 +660,7 @@ func (op *WindowAggOp) Advance(ctx context.Context, wm Watermark) error {
 				if hb.maxT < f {
 					hb.rec.Release()
 					delete(op.held, bn)
+					op.freeHeld(hb)
 				}
 			}
 		}
@@ -594,25 +723,36 @@ func (op *WindowAggOp) flush(ctx context.Context) error {
 func (op *WindowAggOp) build() (arrow.RecordBatch, error) {
 	p := &op.pend
 	nu := len(p.ids)
-	written := make(map[string]bool, nu+len(p.retractKeys))
-	for i := range nu {
-		written[rowKey(p.keys[i], p.starts[i])] = true
-	}
 	keys, starts := p.keys, p.starts
-	for i, k := range p.retractKeys {
-		if rk := rowKey(k, p.retractStarts[i]); !written[rk] {
-			written[rk] = true
-			keys = append(keys, k)
-			starts = append(starts, p.retractStarts[i])
+	if len(p.retractKeys) > 0 {
+		written := make(map[string]bool, nu+len(p.retractKeys))
+		for i := range nu {
+			written[rowKey(p.keys[i], p.starts[i])] = true
+		}
+		for i, k := range p.retractKeys {
+			if rk := rowKey(k, p.retractStarts[i]); !written[rk] {
+				written[rk] = true
+				keys = append(keys, k)
+				starts = append(starts, p.retractStarts[i])
+			}
 		}
 	}
 	n := len(keys)
 	nk := len(op.spec.Keys)
 	fields := op.schema.Fields()
+	keyBytes := 0
+	for _, k := range keys {
+		keyBytes += len(k)
+	}
 	bs := make([]array.Builder, nk+2)
 	for i := range bs {
 		bs[i] = array.NewBuilder(op.mem, fields[i].Type)
 		defer bs[i].Release()
+		// Sized once: growing as rows come costs a reallocation each time.
+		bs[i].Reserve(n)
+		if sb, ok := bs[i].(*array.StringBuilder); ok {
+			sb.ReserveData(keyBytes)
+		}
 	}
 	for i := range n {
 		if err := op.codec.Decode(keys[i], bs[:nk]); err != nil {
@@ -651,6 +791,8 @@ func (op *WindowAggOp) build() (arrow.RecordBatch, error) {
 	fb, rb := array.NewBooleanBuilder(op.mem), array.NewBooleanBuilder(op.mem)
 	defer fb.Release()
 	defer rb.Release()
+	fb.Reserve(n)
+	rb.Reserve(n)
 	for i := range n {
 		fb.Append(i < nu && p.final[i])
 		rb.Append(i >= nu)
@@ -673,7 +815,7 @@ func (op *WindowAggOp) updateStats() {
 	}
 	var held int64
 	for _, hb := range op.held {
-		held += int64(len(hb.times)) * 16
+		held += int64(len(hb.times))*16 + int64(len(hb.ids))*4
 	}
 	op.open.Store(int64(op.asg.Open()))
 	op.stateBytes.Store(op.asg.StateBytes() + acc + held)

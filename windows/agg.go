@@ -273,12 +273,14 @@ func resize[T any](s *[]T, n int) []T {
 	return (*s)[:n]
 }
 
-// grow returns s with length at least n, zero-filled, growing by doubling.
+// grow returns s with length at least n, zero-filled. It grows by a
+// quarter, not double: per-slot arrays are part of every open window's
+// memory, and a quarter still keeps growing amortized O(1) per slot.
 func grow[T any](s []T, n int) []T {
 	if n <= len(s) {
 		return s
 	}
-	n = max(2*len(s), n, 64)
+	n = max(len(s)+len(s)/4, n, 64)
 	return append(s, make([]T, n-len(s))...)
 }
 
@@ -312,6 +314,16 @@ func (a *countAcc) fold(w walk, in Input) {
 		ok = validity(in.Col)
 	}
 	a.n = grow(a.n, w.slots())
+	if !w.byRow && ok.bits == nil {
+		// Update with every row counted: the common case, as a tight loop.
+		n := a.n
+		for _, id := range w.ids {
+			if id != NoWindow {
+				n[id]++
+			}
+		}
+		return
+	}
 	for k := range w.len() {
 		if r, id := w.at(k); id != NoWindow && ok.at(r) {
 			a.n[id]++
@@ -376,6 +388,19 @@ func (a *sumAcc[T]) fold(w walk, in Input) {
 	vals := numbers[T](in.Col)
 	ok := validity(in.Col)
 	a.grow(w.slots())
+	if !w.byRow && ok.bits == nil {
+		// Update of a column without NULLs: the common case, as a tight
+		// loop.
+		sum, has := a.sum, a.has
+		vals = vals[:len(w.ids)]
+		for r, id := range w.ids {
+			if id != NoWindow {
+				sum[id] += vals[r]
+				has[id] = true
+			}
+		}
+		return
+	}
 	for k := range w.len() {
 		if r, id := w.at(k); id != NoWindow && ok.at(r) {
 			a.sum[id] += vals[r]
@@ -751,6 +776,30 @@ type distinctAcc[K int64 | string] struct {
 	sets    []dset[K]
 	bytes   int64 // the sets' storage and strings, as setBytes counts them
 	scratch []K
+	// spare holds empty arrays of small sets that were reset or outgrew
+	// them, by capacity, for the next set that needs one: sets come and
+	// go with windows, and this way they stop allocating once the stream
+	// is steady.
+	spare [smallSet + 1][][]K
+}
+
+// takeSmall returns an empty array of capacity c (at most smallSet).
+func (a *distinctAcc[K]) takeSmall(c int) []K {
+	if n := len(a.spare[c]); n > 0 {
+		s := a.spare[c][n-1]
+		a.spare[c][n-1] = nil
+		a.spare[c] = a.spare[c][:n-1]
+		return s
+	}
+	return make([]K, 0, c)
+}
+
+// giveSmall keeps s, which no set holds any more, for takeSmall.
+func (a *distinctAcc[K]) giveSmall(s []K) {
+	if c := cap(s); c > 0 && c <= smallSet {
+		clear(s[:c]) // let strings go
+		a.spare[c] = append(a.spare[c], s[:0])
+	}
 }
 
 func (a *distinctAcc[K]) Update(ids []ID, in Input) { a.fold(walk{ids: ids}, in) }
@@ -818,6 +867,13 @@ func (a *distinctAcc[K]) add(id ID, x K, fresh bool) {
 	x = own(x, fresh)
 	if len(s.small) < smallSet {
 		c := cap(s.small)
+		if len(s.small) == c {
+			// Grow by half, not double: most windows hold a few values,
+			// and the room is part of every open window's memory.
+			grown := append(a.takeSmall(min(c+max(1, c/2), smallSet)), s.small...)
+			a.giveSmall(s.small)
+			s.small = grown
+		}
 		s.small = append(s.small, x)
 		a.bytes += int64(cap(s.small)-c)*sizeOf[K]() + strLen(x)
 		return
@@ -828,6 +884,7 @@ func (a *distinctAcc[K]) add(id ID, x K, fresh bool) {
 	}
 	m[x] = struct{}{}
 	a.bytes += mapBytes[K](len(m)) - int64(cap(s.small))*sizeOf[K]() + strLen(x)
+	a.giveSmall(s.small)
 	s.small, s.big = nil, m
 }
 
@@ -898,6 +955,7 @@ func (a *distinctAcc[K]) Copy(dst, src ID) {
 func (a *distinctAcc[K]) Reset(id ID) {
 	if int(id) < len(a.sets) {
 		a.bytes -= a.setBytes(&a.sets[id])
+		a.giveSmall(a.sets[id].small)
 		a.sets[id] = dset[K]{}
 	}
 }

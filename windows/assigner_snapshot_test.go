@@ -156,12 +156,12 @@ func liveWindows(a Assigner) []ID {
 	}
 	switch a := a.(type) {
 	case *Session:
-		for id, k := range a.owner {
-			add(k != nil, id)
+		for id := range a.w {
+			add(a.live(ID(id)), id)
 		}
 	case *Sequential:
-		for id, k := range a.owner {
-			add(k != nil, id)
+		for id := range a.w {
+			add(a.live(ID(id)), id)
 		}
 	}
 	return ids
@@ -172,43 +172,33 @@ func liveWindows(a Assigner) []ID {
 // a restored assigner can be compared with the one saved.
 func internals(a Assigner) string {
 	var b strings.Builder
-	slotsOf := func(start, end []int64, fired []bool, qdl []int64, owner func(int) string, free []ID, lateness int64, open int) {
-		fmt.Fprintf(&b, "slots %d open %d lateness %d free %v\n", len(start), open, lateness, free)
-		for id := range start {
-			if o := owner(id); o != "" {
-				fmt.Fprintf(&b, "  %d %s [%d, %d) fired=%t qdl=%d\n", id, o, start[id], end[id], fired[id], qdl[id])
+	slotsOf := func(s *slots, owner func(kn int32) string) {
+		fmt.Fprintf(&b, "slots %d open %d lateness %d free %v\n", len(s.w), s.open, s.lateness, s.free)
+		for id, w := range s.w {
+			if w.owner != noKey {
+				fmt.Fprintf(&b, "  %d %s [%d, %d) fired=%t qdl=%d\n", id, owner(w.owner), w.start, w.end, w.fired, w.qdl)
 			}
 		}
 	}
 	switch a := a.(type) {
 	case *Session:
-		fmt.Fprintf(&b, "session frontier %d keyBytes %d\n", a.frontier, a.keyBytes)
-		for _, key := range slices.Sorted(mapKeys(a.keys)) {
-			k := a.keys[key]
-			fmt.Fprintf(&b, "key %q closedUpTo %d wins %v\n", key, k.closedUpTo, k.wins)
+		fmt.Fprintf(&b, "session frontier %d keyBytes %d\n", a.frontier, a.keys.bytes)
+		for _, kn := range sortedKeys(&a.keys) {
+			k := a.keys.at(kn)
+			fmt.Fprintf(&b, "key %q closedUpTo %d wins %v\n", a.keys.key(kn), k.closedUpTo, a.list(k))
 		}
-		slotsOf(a.start, a.end, a.fired, a.qdl, func(id int) string {
-			if k := a.owner[id]; k != nil {
-				return k.key
-			}
-			return ""
-		}, a.free, a.lateness, a.open)
+		slotsOf(&a.slots, func(kn int32) string { return string(a.keys.key(kn)) })
 	case *Sequential:
-		fmt.Fprintf(&b, "sequential %s lazy %t frontier %d keyBytes %d pending %d\n", machineName(a.m), a.lazy, a.frontier, a.keyBytes, a.pending)
-		for _, key := range slices.Sorted(mapKeys(a.keys)) {
-			k := a.keys[key]
-			fmt.Fprintf(&b, "key %q st %+v tail %+v hidden %d live %d qAt %d wins %v\n  pend %+v\n", key, k.st, k.tail, k.hidden, k.live, k.qAt, k.wins, k.pend)
+		fmt.Fprintf(&b, "sequential %s lazy %t frontier %d keyBytes %d pending %d\n", machineName(a.m), a.lazy, a.frontier, a.keys.bytes, a.pending)
+		for _, kn := range sortedKeys(&a.keys) {
+			k := a.keys.at(kn)
+			fmt.Fprintf(&b, "key %q st %+v tail %+v hidden %d live %d qAt %d wins %v\n  pend %+v\n", a.keys.key(kn), k.st, k.tail, k.hidden, k.live, k.qAt, k.wins, k.pend)
 		}
-		slotsOf(a.start, a.end, a.fired, a.qdl, func(id int) string {
-			if k := a.owner[id]; k != nil {
-				return k.key
-			}
-			return ""
-		}, a.free, a.lateness, a.open)
-		for _, e := range a.settleQ {
+		slotsOf(&a.slots, func(kn int32) string { return string(a.keys.key(kn)) })
+		for _, e := range a.settleQ.all(nil) {
 			key := "(forgotten)"
-			if a.keys[e.k.key] == e.k {
-				key = e.k.key
+			if a.keys.valid(e.kn, e.gen) {
+				key = string(a.keys.key(e.kn))
 			}
 			fmt.Fprintf(&b, "settle %d %s\n", e.at, key)
 		}
@@ -216,14 +206,12 @@ func internals(a Assigner) string {
 	return b.String()
 }
 
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
+// sortedKeys returns the numbers of t's keys in order of their bytes.
+func sortedKeys[V any](t *keyTable[V]) []int32 {
+	var kns []int32
+	t.each(func(kn int32) { kns = append(kns, kn) })
+	slices.SortFunc(kns, func(a, b int32) int { return strings.Compare(string(t.key(a)), string(t.key(b))) })
+	return kns
 }
 
 // saveLoad saves a, loads the bytes into a fresh assigner of kind k, and
@@ -372,7 +360,7 @@ func loadAndRun(t testing.TB, k asgKind, data []byte) {
 	keys := [][]byte{[]byte("new")}
 	for _, id := range live {
 		st, en := a.Bounds(id)
-		keys = append(keys, a.Key(id))
+		keys = append(keys, slices.Clone(a.Key(id))) // Key's memory is reused
 		if st > -1<<60 && en < 1<<60 && st <= en {
 			lo, hi = st-1_000, en+1_000
 		}
@@ -523,23 +511,26 @@ func TestAssignerLoadRejects(t *testing.T) {
 		t.Fatalf("no %s workload reached the state to tamper with", k.name)
 		return nil
 	}
-	// sessionKeyWith returns a key of s with at least n windows.
-	sessionKeyWith := func(s *Session, n int) *sessionKey {
-		for _, k := range s.keys {
-			if len(k.wins) >= n {
-				return k
+	// sessionKeyWith returns the number of a key of s with at least n
+	// windows, or noKey.
+	sessionKeyWith := func(s *Session, n int) int32 {
+		found := noKey
+		s.keys.each(func(kn int32) {
+			if found == noKey && s.keys.at(kn).n >= int32(n) {
+				found = kn
 			}
-		}
-		return nil
+		})
+		return found
 	}
 	// hiddenKey returns a key of s with a hidden slot.
 	hiddenKey := func(s *Sequential) *seqKey {
-		for _, k := range s.keys {
-			if k.hidden != NoWindow && len(k.pend) > 1 {
-				return k
+		var found *seqKey
+		s.keys.each(func(kn int32) {
+			if k := s.keys.at(kn); found == nil && k.hidden != NoWindow && len(k.pend) > 1 {
+				found = k
 			}
-		}
-		return nil
+		})
+		return found
 	}
 	for _, tc := range []struct {
 		name   string
@@ -563,23 +554,35 @@ func TestAssignerLoadRejects(t *testing.T) {
 			want:   "is neither a window, hidden nor free",
 		},
 		{
-			name:   "windows out of order",
-			kind:   kinds[1],
-			ready:  func(a Assigner) bool { return sessionKeyWith(a.(*Session), 2) != nil },
-			tamper: func(a Assigner) { k := sessionKeyWith(a.(*Session), 2); k.wins[0], k.wins[1] = k.wins[1], k.wins[0] },
-			want:   "out of order",
+			name:  "windows out of order",
+			kind:  kinds[1],
+			ready: func(a Assigner) bool { return sessionKeyWith(a.(*Session), 2) != noKey },
+			tamper: func(a Assigner) {
+				s := a.(*Session)
+				k := s.keys.at(sessionKeyWith(s, 2))
+				w0 := k.first
+				w1 := s.w[w0].next
+				k.first, s.w[w0].next, s.w[w1].next = w1, s.w[w1].next, w0
+			},
+			want: "out of order",
 		},
 		{
 			name:  "key twice",
 			kind:  kinds[1],
-			ready: func(a Assigner) bool { return sessionKeyWith(a.(*Session), 2) != nil },
+			ready: func(a Assigner) bool { return sessionKeyWith(a.(*Session), 2) != noKey },
 			tamper: func(a Assigner) {
+				// The key's second window goes to a second key of the
+				// same bytes.
 				s := a.(*Session)
-				k := sessionKeyWith(s, 2)
-				twin := &sessionKey{key: k.key, wins: k.wins[1:2], closedUpTo: math.MinInt64}
-				k.wins = k.wins[:1]
-				s.owner[twin.wins[0]] = twin
-				s.keys["twin"] = twin
+				kn := sessionKeyWith(s, 2)
+				key := slices.Clone(s.keys.key(kn))
+				twin := s.keys.insert(key, s.keys.hash(key))
+				k := s.keys.at(kn)
+				w1 := s.w[k.first].next
+				s.w[k.first].next = s.w[w1].next
+				k.n--
+				*s.keys.at(twin) = sessionKey{closedUpTo: math.MinInt64, first: w1, n: 1}
+				s.w[w1].next, s.w[w1].owner = NoWindow, twin
 			},
 			want: `" twice`,
 		},
@@ -606,7 +609,7 @@ func TestAssignerLoadRejects(t *testing.T) {
 			name:   "window moved",
 			kind:   kinds[5],
 			ready:  func(a Assigner) bool { return hiddenKey(a.(*Sequential)) != nil },
-			tamper: func(a Assigner) { s := a.(*Sequential); s.start[hiddenKey(s).wins[0]]-- },
+			tamper: func(a Assigner) { s := a.(*Sequential); s.w[hiddenKey(s).wins[0]].start-- },
 			want:   "want [",
 		},
 		{
@@ -617,14 +620,11 @@ func TestAssignerLoadRejects(t *testing.T) {
 			want:   "settle entry at",
 		},
 		{
-			name: "settle queue not a heap",
-			kind: kinds[5],
-			ready: func(a Assigner) bool {
-				q := a.(*Sequential).settleQ
-				return len(q) > 1 && q[0].at < q[1].at
-			},
-			tamper: func(a Assigner) { q := a.(*Sequential).settleQ; q[0], q[1] = q[1], q[0] },
-			want:   "before its parent",
+			name:   "settle queue lost",
+			kind:   kinds[5],
+			ready:  func(a Assigner) bool { return a.(*Sequential).settleQ.len() > 1 },
+			tamper: func(a Assigner) { a.(*Sequential).settleQ = settleQueue{} },
+			want:   "settle entry at",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

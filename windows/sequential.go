@@ -1,7 +1,6 @@
 package windows
 
 import (
-	"container/heap"
 	"fmt"
 	"math"
 	"slices"
@@ -36,12 +35,11 @@ import (
 // at once.
 type Sequential struct {
 	m    machine
-	keys map[string]*seqKey
-	slots[seqKey]
+	keys keyTable[seqKey]
+	slots
 
 	frontier int64 // of the last Advance
-	keyBytes int64
-	pending  int // pending events over all keys
+	pending  int   // pending events over all keys
 
 	// lazy: no caller reads a window before the frontier has passed its
 	// events (allowed lateness 0 and EMIT FINAL), so pending events are
@@ -50,29 +48,40 @@ type Sequential struct {
 	lazy bool
 
 	// settleQ holds keys by when the frontier passing a time makes them
-	// settle: their first pending event, or their open window's end.
-	settleQ settleHeap
+	// settle: their first pending event.
+	settleQ settleQueue
 
 	// scratch
-	run     []runWin
-	refs    []uint64
-	touched []*seqKey // keys with a non-empty batch
+	run      []runWin
+	refs     []uint64
+	one      [1]uint64
+	touched  []int32       // numbers of the keys with a non-empty batch
+	batch    []batchEvent  // their batch events
+	pendPool [][]pendEvent // room for pending events, of keys that have none
+	look     lookup        // the keys of a chunk of the batch
+	due      []settleEntry
+	ords     []int32 // Save: key numbers to the order written
+
+	unmatched int   // events found unmatched while settling, not yet reported
+	sink      int64 // keeps prefetching loads alive
+	oldWin    []int32
+	used      []bool
 }
 
 // NewEventWindow returns the EVENT_WINDOW assigner; timeout 0 means none.
 func NewEventWindow(timeout int64) *Sequential {
-	return newSequential(eventMachine{timeout: timeout})
+	return newSequential(machine{kind: eventKind, param: timeout})
 }
 
 // NewSessionMax returns the SESSION assigner with MAX max: a session is cut
 // when an event would make it span more than max; the event opens the next
 // one. A gap larger than max is taken as max.
 func NewSessionMax(max int64) *Sequential {
-	return newSequential(maxSessionMachine{max: max})
+	return newSequential(machine{kind: maxSessionKind, param: max})
 }
 
 func newSequential(m machine) *Sequential {
-	return &Sequential{m: m, keys: make(map[string]*seqKey), frontier: math.MinInt64}
+	return &Sequential{m: m, keys: newKeyTable[seqKey](), frontier: math.MinInt64}
 }
 
 var _ Assigner = (*Sequential)(nil)
@@ -108,20 +117,43 @@ type step struct {
 	closedWith bool // the event's window closed with it (END); end = its time
 }
 
-// machine is a sequential window kind.
-type machine interface {
-	step(st *seqState, e *pendEvent) step
-	// end is the open window's end as far as known (NoEnd if unknown).
-	// The frontier passing it closes the window.
-	end(st *seqState) int64
+// machine is a sequential window kind: a plain value rather than an
+// interface, so that a step, run once or twice per event, is a predictable
+// branch and not an indirect call.
+type machine struct {
+	kind  uint64 // eventKind or maxSessionKind, as checkpoints name them
+	param int64  // EVENT_WINDOW's TIMEOUT (0: none) or SESSION's MAX
 }
 
-// eventMachine is EVENT_WINDOW, see SPEC.md.
-type eventMachine struct{ timeout int64 }
+const (
+	eventKind      = 0
+	maxSessionKind = 1
+)
 
-func (m eventMachine) step(st *seqState, e *pendEvent) (r step) {
-	if st.open && m.timeout > 0 && e.t > satAdd(st.last, m.timeout) {
-		r.closedPrev, r.prevEnd = true, satAdd(st.last, m.timeout)
+func (m machine) step(st *seqState, e *pendEvent) step {
+	if m.kind == maxSessionKind {
+		return m.maxSessionStep(st, e)
+	}
+	return m.eventStep(st, e)
+}
+
+// end is the open window's end as far as known (NoEnd if unknown). The
+// frontier passing it closes the window.
+func (m machine) end(st *seqState) int64 {
+	if m.kind == maxSessionKind {
+		return st.end
+	}
+	if m.param == 0 {
+		return NoEnd
+	}
+	return satAdd(st.last, m.param)
+}
+
+// eventStep is EVENT_WINDOW, see SPEC.md.
+func (m machine) eventStep(st *seqState, e *pendEvent) (r step) {
+	timeout := m.param
+	if st.open && timeout > 0 && e.t > satAdd(st.last, timeout) {
+		r.closedPrev, r.prevEnd = true, satAdd(st.last, timeout)
 		st.open = false
 	}
 	// A START at the time of the key's latest window start would give a
@@ -147,19 +179,10 @@ func (m eventMachine) step(st *seqState, e *pendEvent) (r step) {
 	return r
 }
 
-func (m eventMachine) end(st *seqState) int64 {
-	if m.timeout == 0 {
-		return NoEnd
-	}
-	return satAdd(st.last, m.timeout)
-}
-
-// maxSessionMachine is SESSION(ts, gap, MAX max).
-type maxSessionMachine struct{ max int64 }
-
-func (m maxSessionMachine) step(st *seqState, e *pendEvent) (r step) {
-	hi := satAdd(e.t, min(e.gap, m.max))
-	if st.open && e.t <= st.end && max(st.end, hi)-st.start <= m.max {
+// maxSessionStep is SESSION(ts, gap, MAX max).
+func (m machine) maxSessionStep(st *seqState, e *pendEvent) (r step) {
+	hi := satAdd(e.t, min(e.gap, m.param))
+	if st.open && e.t <= st.end && max(st.end, hi)-st.start <= m.param {
 		st.end = max(st.end, hi)
 		st.last = e.t
 		r.fate = joined
@@ -173,71 +196,108 @@ func (m maxSessionMachine) step(st *seqState, e *pendEvent) (r step) {
 	return r
 }
 
-func (m maxSessionMachine) end(st *seqState) int64 { return st.end }
-
-// seqKey is one group key's state.
+// seqKey is one group key's state. A key's number and record are reused
+// after it is forgotten, with its windows' room, so that keys coming and
+// going (an EVENT_WINDOW key between windows holds nothing) do not
+// allocate; pending events' room goes back to the assigner's pool when a
+// key has none.
 type seqKey struct {
-	key    string
-	st     seqState    // after every settled event
-	hidden ID          // settled part of wins[0] while it has pending events
-	ord    int32       // the key's index in the last Save or Load; -1 once forgotten
-	pend   []pendEvent // sorted by (t, seq)
-	wins   []ID        // windows over pend given st; wins[0] continues st's open window if st.open
-	tail   seqState    // after st and every pending event
-	live   int         // live windows of the key: wins and decided ones not yet closed
+	st   seqState    // after every settled event
+	tail seqState    // after st and every pending event
+	pend []pendEvent // sorted by (t, seq)
+	wins []ID        // windows over pend given st; wins[0] continues st's open window if st.open
+	qAt  int64       // the settle queue entry that counts; math.MaxInt64: none
 
-	batch []batchEvent // events of the current Assign call given out as Assigned
-	qAt   int64        // the settle queue entry that counts; math.MaxInt64: none
+	hidden ID    // settled part of wins[0] while it has pending events
+	live   int32 // live windows of the key: wins and decided ones not yet closed
+
+	// batch: the events of the current Assign call given out as Assigned,
+	// a list through Sequential.batch (first and last index + 1; 0: none).
+	batch, batchLast int32
 }
 
 type batchEvent struct {
-	i   int32 // index in the batch
-	ref uint64
+	i    int32 // index in the batch
+	next int32 // the key's next batchEvent, index + 1; 0: none
+	ref  uint64
 }
 
 type pendEvent struct {
 	t, gap, seq int64
-	start, end  bool
 	ref         uint64
 	win         int32 // index in wins, -1 when in no window
+	start, end  bool
 }
 
 func (e *pendEvent) before(t, seq int64) bool { return e.t < t || (e.t == t && e.seq < seq) }
 
 // Assign implements Assigner.
 func (s *Sequential) Assign(keys [][]byte, events []Event, ids []ID, outs []Outcome, o Observer) {
-	for i := range events {
-		ids[i], outs[i] = s.assign(keys[i], &events[i], i, ids, outs, o)
+	// As Session.Assign: per chunk, look up the keys and load what the
+	// fast path reads, so that cache misses overlap, then assign. Assign
+	// forgets no key, so key numbers stay good through the batch.
+	for lo := 0; lo < len(events); lo += assignChunk {
+		hi := min(lo+assignChunk, len(events))
+		lookUp(&s.keys, keys[lo:hi], &s.look)
+		found := s.look.found
+		var sink int64
+		for _, kn := range found {
+			if kn == noKey {
+				continue
+			}
+			k := s.keys.at(kn)
+			if n := len(k.pend); n > 0 {
+				sink += k.pend[n-1].t
+			}
+			if n := len(k.wins); n > 0 {
+				sink += s.w[k.wins[n-1]].end
+			}
+		}
+		s.sink += sink
+		for i := lo; i < hi; i++ {
+			ids[i], outs[i] = s.assign(keys[i], found[i-lo], s.look.hash[i-lo], &events[i], i, ids, outs, o)
+		}
 	}
-	for _, k := range s.touched {
-		k.batch = k.batch[:0]
+	for _, kn := range s.touched {
+		k := s.keys.at(kn)
+		k.batch, k.batchLast = 0, 0
 	}
 	s.touched = s.touched[:0]
+	s.batch = s.batch[:0]
 }
 
-func (s *Sequential) assign(key []byte, ev *Event, i int, ids []ID, outs []Outcome, o Observer) (ID, Outcome) {
+// assign places event i, of key, whose number is kn if it was known
+// before the chunk (else noKey: the key may have come since, and h is its
+// hash).
+func (s *Sequential) assign(key []byte, kn int32, h uint32, ev *Event, i int, ids []ID, outs []Outcome, o Observer) (ID, Outcome) {
 	if ev.Time < s.frontier {
 		return NoWindow, Late
 	}
-	k := s.keys[string(key)]
-	if k == nil {
-		k = &seqKey{key: string(key), hidden: NoWindow, st: seqState{lastStart: math.MinInt64}, qAt: math.MaxInt64}
-		k.tail = k.st
-		s.keys[k.key] = k
-		s.keyBytes += int64(len(key))
+	if kn == noKey {
+		if kn = s.keys.findHash(key, h); kn == noKey {
+			kn = s.keys.insert(key, h)
+			k := s.keys.at(kn)
+			st := seqState{lastStart: math.MinInt64}
+			*k = seqKey{st: st, tail: st, hidden: NoWindow, qAt: math.MaxInt64, pend: k.pend[:0], wins: k.wins[:0]}
+		}
 	}
+	k := s.keys.at(kn)
 	e := pendEvent{t: ev.Time, gap: ev.Gap, seq: ev.Seq, start: ev.Start, end: ev.End, ref: ev.Ref, win: -1}
 	s.pending++
 	if n := len(k.pend); n == 0 || k.pend[n-1].before(e.t, e.seq) {
-		id, out := s.appendEvent(k, e, o)
+		id, out := s.appendEvent(k, kn, e, o)
 		if out == Assigned {
-			if len(k.batch) == 0 {
-				s.touched = append(s.touched, k)
+			s.batch = append(s.batch, batchEvent{i: int32(i), ref: e.ref})
+			if b := int32(len(s.batch)); k.batch == 0 {
+				s.touched = append(s.touched, kn)
+				k.batch, k.batchLast = b, b
+			} else {
+				s.batch[k.batchLast-1].next = b
+				k.batchLast = b
 			}
-			k.batch = append(k.batch, batchEvent{i: int32(i), ref: e.ref})
 		}
 		if n == 0 {
-			s.schedule(k)
+			s.schedule(kn)
 		}
 		return id, out
 	}
@@ -245,12 +305,14 @@ func (s *Sequential) assign(key []byte, ev *Event, i int, ids []ID, outs []Outco
 	// folded yet (the caller folds the batch after Assign); fold them now,
 	// so that every pending event is in its window before the windows are
 	// recomputed.
-	for _, b := range k.batch {
-		o.Fold(ids[b.i], []uint64{b.ref})
+	for j := k.batch; j != 0; j = s.batch[j-1].next {
+		b := s.batch[j-1]
+		s.one[0] = b.ref
+		o.Fold(ids[b.i], s.one[:])
 		o.Changed(ids[b.i], 1)
 		ids[b.i], outs[b.i] = NoWindow, Deferred
 	}
-	k.batch = k.batch[:0]
+	k.batch, k.batchLast = 0, 0
 	p, _ := slices.BinarySearchFunc(k.pend, e, func(a, b pendEvent) int {
 		if a.before(b.t, b.seq) {
 			return -1
@@ -258,22 +320,25 @@ func (s *Sequential) assign(key []byte, ev *Event, i int, ids []ID, outs []Outco
 		return 1
 	})
 	k.pend = slices.Insert(k.pend, p, e)
-	s.recompute(k, p, o)
+	s.recompute(k, kn, p, o)
 	if p == 0 {
-		s.schedule(k)
+		s.schedule(kn)
 	}
 	return NoWindow, Deferred
 }
 
 // appendEvent is the fast path for an event after every pending event of
 // its key: one step from the tail state.
-func (s *Sequential) appendEvent(k *seqKey, e pendEvent, o Observer) (ID, Outcome) {
+func (s *Sequential) appendEvent(k *seqKey, kn int32, e pendEvent, o Observer) (ID, Outcome) {
 	r := s.m.step(&k.tail, &e)
 	last := len(k.wins) - 1
 	if r.closedPrev {
 		s.setEnd(k.wins[last], r.prevEnd, o)
 	}
 	var id ID
+	if cap(k.pend) == 0 {
+		k.pend = s.takePend()
+	}
 	switch r.fate {
 	case unmatched:
 		k.pend = append(k.pend, e)
@@ -283,11 +348,11 @@ func (s *Sequential) appendEvent(k *seqKey, e pendEvent, o Observer) (ID, Outcom
 		e.win = int32(last)
 		if !s.lazy && last == 0 && k.st.open && k.hidden == NoWindow {
 			// wins[0] gets its first pending event: keep its settled part.
-			k.hidden = s.alloc(nil, 0, 0)
+			k.hidden = s.alloc(noKey, 0, 0)
 			o.Copy(k.hidden, id)
 		}
 	case opened:
-		id = s.alloc(k, e.t, NoEnd)
+		id = s.alloc(kn, e.t, NoEnd)
 		k.live++
 		k.wins = append(k.wins, id)
 		e.win = int32(len(k.wins) - 1)
@@ -306,10 +371,10 @@ func (s *Sequential) appendEvent(k *seqKey, e pendEvent, o Observer) (ID, Outcom
 
 // setEnd changes a window's end; o (if not nil) is told of the change.
 func (s *Sequential) setEnd(id ID, end int64, o Observer) {
-	if s.end[id] == end {
+	if s.w[id].end == end {
 		return
 	}
-	s.end[id] = end
+	s.w[id].end = end
 	s.track(id)
 	if o != nil {
 		o.Changed(id, 0)
@@ -319,7 +384,8 @@ func (s *Sequential) setEnd(id ID, end int64, o Observer) {
 // runWin is one window of a recomputation.
 type runWin struct {
 	start, end int64
-	old        ID // the existing window with this start, or NoWindow
+	old        ID    // the existing window with this start, or NoWindow
+	oldIdx     int32 // its index in the key's windows, or -1
 }
 
 // recompute runs the machine from the settled state over every pending
@@ -327,14 +393,14 @@ type runWin struct {
 // their slots in line: a window whose events are its old ones plus the new
 // event gets the new event folded in; one whose events changed otherwise is
 // rebuilt; windows that no longer exist are gone.
-func (s *Sequential) recompute(k *seqKey, p int, o Observer) {
+func (s *Sequential) recompute(k *seqKey, kn int32, p int, o Observer) {
 	// wins[0], if it continues the settled window, may be rebuilt below:
 	// it needs its settled part apart.
 	if !s.lazy && k.st.open && k.hidden == NoWindow {
-		k.hidden = s.alloc(nil, 0, 0)
+		k.hidden = s.alloc(noKey, 0, 0)
 		o.Copy(k.hidden, k.wins[0])
 	}
-	oldWin := make([]int32, len(k.pend)) // each event's window before, by new index
+	oldWin := resize(&s.oldWin, len(k.pend)) // each event's window before, by new index
 	for i := range k.pend {
 		oldWin[i] = k.pend[i].win
 	}
@@ -370,12 +436,13 @@ func (s *Sequential) recompute(k *seqKey, p int, o Observer) {
 
 	// Match new windows to old ones by start (a key's windows have distinct
 	// starts).
-	used := make([]bool, len(k.wins))
+	used := resize(&s.used, len(k.wins))
+	clear(used)
 	for j := range run {
-		run[j].old = NoWindow
+		run[j].old, run[j].oldIdx = NoWindow, -1
 		for i, id := range k.wins {
-			if !used[i] && s.start[id] == run[j].start {
-				run[j].old, used[i] = id, true
+			if !used[i] && s.w[id].start == run[j].start {
+				run[j].old, run[j].oldIdx, used[i] = id, int32(i), true
 				break
 			}
 		}
@@ -389,10 +456,6 @@ func (s *Sequential) recompute(k *seqKey, p int, o Observer) {
 			k.live--
 		}
 	}
-	oldIndex := make(map[ID]int32, len(k.wins))
-	for i, id := range k.wins {
-		oldIndex[id] = int32(i)
-	}
 
 	wins := k.wins[:0]
 	for j := range run {
@@ -403,7 +466,7 @@ func (s *Sequential) recompute(k *seqKey, p int, o Observer) {
 		if id == NoWindow {
 			same, plusNew = false, false
 		} else {
-			oi := oldIndex[id]
+			oi := w.oldIdx
 			for i := range k.pend {
 				inNew := k.pend[i].win == int32(j)
 				inOld := oldWin[i] == oi
@@ -425,29 +488,30 @@ func (s *Sequential) recompute(k *seqKey, p int, o Observer) {
 		case s.lazy:
 			// Contents are folded when events settle; only the bounds.
 			if id == NoWindow {
-				id = s.alloc(k, w.start, w.end)
+				id = s.alloc(kn, w.start, w.end)
 				k.live++
 			} else {
-				s.start[id] = w.start
+				s.w[id].start = w.start
 				s.setEnd(id, w.end, nil)
 			}
 		case same:
-			if s.start[id] != w.start || s.end[id] != w.end {
-				s.start[id] = w.start
+			if s.w[id].start != w.start || s.w[id].end != w.end {
+				s.w[id].start = w.start
 				s.setEnd(id, w.end, o)
 			}
 		case plusNew:
-			s.start[id] = w.start
+			s.w[id].start = w.start
 			s.setEnd(id, w.end, nil)
-			o.Fold(id, []uint64{k.pend[p].ref})
+			s.one[0] = k.pend[p].ref
+			o.Fold(id, s.one[:])
 			o.Changed(id, 1)
 		default:
 			if id == NoWindow {
-				id = s.alloc(k, w.start, w.end)
+				id = s.alloc(kn, w.start, w.end)
 				k.live++
 			} else {
 				o.Reset(id)
-				s.start[id] = w.start
+				s.w[id].start = w.start
 				s.setEnd(id, w.end, nil)
 			}
 			if j == 0 && k.st.open {
@@ -499,38 +563,65 @@ func (s *Sequential) dropHidden(k *seqKey, o Observer) {
 func (s *Sequential) Advance(wm, lateness int64, o Observer, fire, closed func(id ID)) {
 	if f := Frontier(wm, lateness); f > s.frontier {
 		s.frontier = f
-		for len(s.settleQ) > 0 && s.settleQ[0].at < f {
-			e := heap.Pop(&s.settleQ).(settleEntry)
-			if k := e.k; k.qAt == e.at {
-				k.qAt = math.MaxInt64
-				if s.settleAt(k) < f {
-					s.settle(k, o)
+		// Take every due entry first (what settling files again is due
+		// after f), load their keys' state in one pass so that the cache
+		// misses overlap, then settle the keys in the order taken.
+		due := s.settleQ.takeBefore(f, s.due[:0])
+		for lo := 0; lo < len(due); lo += assignChunk {
+			chunk := due[lo:min(lo+assignChunk, len(due))]
+			var sink int64
+			for _, e := range chunk {
+				if e.kn == noKey {
+					continue
 				}
-				s.schedule(k)
+				r := &s.keys.recs[e.kn]
+				sink += int64(touch(unsafe.Pointer(r), unsafe.Sizeof(*r)))
+				if len(r.v.pend) > 0 {
+					sink += r.v.pend[0].t
+				}
 			}
+			s.sink += sink
+			for _, e := range chunk {
+				if !s.keys.valid(e.kn, e.gen) {
+					continue // the key was forgotten since
+				}
+				if k := s.keys.at(e.kn); k.qAt == e.at {
+					k.qAt = math.MaxInt64
+					if s.settleAt(k) < f {
+						s.settle(k, e.kn, o)
+					}
+					s.schedule(e.kn)
+				}
+			}
+		}
+		s.due = due[:0]
+		if s.unmatched > 0 {
+			o.Unmatched(s.unmatched)
+			s.unmatched = 0
 		}
 	}
 	s.advance(wm, lateness, fire, func(id ID) {
 		closed(id)
-		k := s.owner[id]
+		kn := s.w[id].owner
+		k := s.keys.at(kn)
 		if k.st.open && len(k.wins) > 0 && k.wins[0] == id {
 			// The frontier passed the settled open window's end, so no
 			// event can join it any more: it closes as it is. (Its events
 			// are all before the frontier, hence settled.)
 			k.st.open = false
 			s.dropHidden(k, o)
-			k.wins = k.wins[1:]
+			k.wins = k.wins[:copy(k.wins, k.wins[1:])]
 			for i := range k.pend {
 				if k.pend[i].win > 0 {
 					k.pend[i].win--
 				}
 			}
 			if len(k.wins) == 0 && len(k.pend) == 0 {
-				k.wins, k.tail = nil, k.st
+				k.tail = k.st
 			}
 		}
 		k.live--
-		s.maybeForget(k)
+		s.maybeForget(kn)
 	})
 }
 
@@ -544,45 +635,262 @@ func (s *Sequential) settleAt(k *seqKey) int64 {
 	return math.MaxInt64
 }
 
-// schedule files k in the settle queue if it must settle earlier than its
-// entry says (a later entry is filed again when it comes up).
-func (s *Sequential) schedule(k *seqKey) {
+// schedule files key kn in the settle queue if it must settle earlier than
+// its entry says (a later entry is filed again when it comes up).
+func (s *Sequential) schedule(kn int32) {
+	k := s.keys.at(kn)
 	if at := s.settleAt(k); at < k.qAt {
 		k.qAt = at
-		heap.Push(&s.settleQ, settleEntry{at: at, k: k})
+		s.settleQ.push(settleEntry{at: at, kn: kn, gen: s.keys.gen(kn)})
 	}
 }
 
-// maybeForget drops a key that holds nothing any more.
-func (s *Sequential) maybeForget(k *seqKey) {
-	if k.live == 0 && len(k.pend) == 0 && s.keys[k.key] == k {
-		delete(s.keys, k.key)
-		s.keyBytes -= int64(len(k.key))
-		k.ord = -1 // Save tells the settle queue's stale entries by it
+// maybeForget drops key kn if it holds nothing any more.
+func (s *Sequential) maybeForget(kn int32) {
+	k := s.keys.at(kn)
+	if k.live == 0 && len(k.pend) == 0 && s.keys.recs[kn].used() {
+		s.givePend(k)
+		if cap(k.wins) > maxKeptWins {
+			k.wins = nil
+		}
+		s.keys.remove(kn)
 	}
 }
 
+// Room for pending events is pooled: a key that gets its first pending
+// event takes an array from the pool, and gives it back when it has none
+// left, so that pending events allocate nothing in the steady state and
+// the room follows the keys with pending events, not all keys.
+const (
+	maxPooledPend = 2  // larger arrays (few keys have several pending events) are left to the garbage collector
+	maxKeptWins   = 16 // the most windows' room a forgotten key's record keeps
+)
+
+// takePend returns empty room for pending events.
+func (s *Sequential) takePend() []pendEvent {
+	if n := len(s.pendPool); n > 0 {
+		p := s.pendPool[n-1]
+		s.pendPool[n-1] = nil
+		s.pendPool = s.pendPool[:n-1]
+		return p
+	}
+	return make([]pendEvent, 0, 1)
+}
+
+// givePend takes the room of k's pending events, which are none.
+func (s *Sequential) givePend(k *seqKey) {
+	if c := cap(k.pend); c > 0 && c <= maxPooledPend {
+		s.pendPool = append(s.pendPool, k.pend[:0])
+	}
+	k.pend = nil
+}
+
+// settleEntry says key number kn (of generation gen: a forgotten key's
+// entries never count) settles when the frontier passes at.
 type settleEntry struct {
-	at int64
-	k  *seqKey
+	at  int64
+	kn  int32
+	gen uint32
 }
 
-type settleHeap []settleEntry
+// settleQueue gives settle entries back in order of time, and entries of
+// the same time in the order they were filed. That order decides the
+// order keys settle in, hence which slots they get, so it must survive a
+// checkpoint: Save writes the entries in the order they will be taken, and
+// Load files them in that order. (Key numbers would not do: after a Load
+// new keys get other numbers than they would have.)
+//
+// Like the slots' deadline queue it is a wheel of unsorted buckets in
+// front of the entries already due (near), so that filing is an append
+// and taking a few comparisons per entry; entries beyond the wheel (a key
+// whose first pending event is more than 70 minutes past the frontier)
+// wait, sorted, in far.
+//
+// Invariant: near (sorted) < horizon <= wheel < horizon + wheelSpan <=
+// far (sorted), by time.
+type settleQueue struct {
+	near    []settleEntry
+	horizon int64
+	wheel   [][]settleEntry // bucket b (at / bucketWidth) at b & (wheelBuckets-1)
+	inWheel int
+	spare   [][]settleEntry
+	far     []settleEntry
+	count   [bucketWidth]int32 // scratch of sortBucket
+}
 
-func (h settleHeap) Len() int           { return len(h) }
-func (h settleHeap) Less(i, j int) bool { return h[i].at < h[j].at }
-func (h settleHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *settleHeap) Push(x any)        { *h = append(*h, x.(settleEntry)) }
-func (h *settleHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+func (q *settleQueue) len() int { return len(q.near) + q.inWheel + len(q.far) }
+
+func (q *settleQueue) limit() int64 {
+	if q.horizon == math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return q.horizon + wheelSpan
+}
+
+// push files e after every entry of its time or earlier.
+func (q *settleQueue) push(e settleEntry) {
+	if q.wheel == nil {
+		q.wheel = make([][]settleEntry, wheelBuckets)
+		q.horizon = min(e.at>>bucketShift<<bucketShift, maxHorizon)
+	}
+	switch {
+	case e.at < q.horizon:
+		q.near = insertAfter(q.near, e)
+	case e.at < q.limit():
+		q.file(e)
+	default:
+		q.far = insertAfter(q.far, e)
+	}
+}
+
+// insertAfter inserts e into the sorted es after the entries of its time.
+func insertAfter(es []settleEntry, e settleEntry) []settleEntry {
+	i := len(es)
+	if i > 0 && es[i-1].at > e.at {
+		i, _ = slices.BinarySearchFunc(es, e.at, func(x settleEntry, at int64) int {
+			if x.at <= at {
+				return -1
+			}
+			return 1
+		})
+	}
+	return slices.Insert(es, i, e)
+}
+
+func (q *settleQueue) file(e settleEntry) {
+	b := &q.wheel[e.at>>bucketShift&(wheelBuckets-1)]
+	if cap(*b) == 0 {
+		if n := len(q.spare); n > 0 {
+			*b = q.spare[n-1]
+			q.spare[n-1] = nil
+			q.spare = q.spare[:n-1]
+		}
+	}
+	*b = append(*b, e)
+	q.inWheel++
+}
+
+// advance moves the horizon to t or past it, while the wheel or far
+// holds entries before t, moving the buckets passed into near: each
+// sorted by time, stably, after what near holds. Past maxHorizon
+// everything moves into near for good (horizon math.MaxInt64).
+func (q *settleQueue) advance(t int64) {
+	for q.horizon < t {
+		if q.inWheel == 0 {
+			if len(q.far) == 0 || q.far[0].at >= t {
+				return
+			}
+			// Nothing in the wheel: move it to the first far entry.
+			q.horizon = min(q.far[0].at>>bucketShift<<bucketShift, maxHorizon)
+			q.refill()
+			if q.inWheel > 0 {
+				continue
+			}
+		}
+		if q.horizon == maxHorizon {
+			// Everything into near, for good (see deadlineQueue).
+			for q.inWheel > 0 {
+				q.moveBucket()
+			}
+			q.near = append(q.near, q.far...)
+			q.far, q.horizon = nil, math.MaxInt64
+			return
+		}
+		q.moveBucket()
+		q.refill()
+	}
+}
+
+// moveBucket moves the bucket at the horizon into near and the horizon
+// past it.
+func (q *settleQueue) moveBucket() {
+	b := &q.wheel[q.horizon>>bucketShift&(wheelBuckets-1)]
+	if len(*b) > 0 {
+		q.near = q.sortBucket(q.near, *b)
+		q.inWheel -= len(*b)
+		if cap(*b) <= 4096 {
+			q.spare = append(q.spare, (*b)[:0])
+		}
+		*b = nil
+	}
+	q.horizon += bucketWidth
+}
+
+// sortBucket appends the entries of one bucket to dst sorted by time,
+// stably. Their times differ in the low bucketShift bits only, so a
+// counting sort on those takes two passes, where a comparison sort of the
+// ~100 entries of a second of events costs several times more.
+func (q *settleQueue) sortBucket(dst, b []settleEntry) []settleEntry {
+	if len(b) < 16 {
+		i := len(dst)
+		dst = append(dst, b...)
+		s := dst[i:]
+		for j := 1; j < len(s); j++ { // insertion sort: stable
+			for k := j; k > 0 && s[k].at < s[k-1].at; k-- {
+				s[k], s[k-1] = s[k-1], s[k]
+			}
+		}
+		return dst
+	}
+	count := &q.count
+	clear(count[:])
+	for _, e := range b {
+		count[e.at&(bucketWidth-1)]++
+	}
+	sum := int32(len(dst))
+	for i, c := range count {
+		count[i] = sum
+		sum += c
+	}
+	dst = slices.Grow(dst, len(b))[:len(dst)+len(b)]
+	for _, e := range b {
+		i := &count[e.at&(bucketWidth-1)]
+		dst[*i] = e
+		*i++
+	}
+	return dst
+}
+
+// refill moves far entries the wheel now reaches into it.
+func (q *settleQueue) refill() {
+	lim := q.limit()
+	n := 0
+	for n < len(q.far) && q.far[n].at < lim {
+		q.file(q.far[n])
+		n++
+	}
+	q.far = q.far[:copy(q.far, q.far[n:])]
+}
+
+// takeBefore appends the entries before t to dst, in order, and removes
+// them.
+func (q *settleQueue) takeBefore(t int64, dst []settleEntry) []settleEntry {
+	q.advance(t)
+	n := 0
+	for n < len(q.near) && q.near[n].at < t {
+		n++
+	}
+	dst = append(dst, q.near[:n]...)
+	q.near = q.near[:copy(q.near, q.near[n:])]
+	return dst
+}
+
+// all appends every entry to dst in the order they will be taken.
+func (q *settleQueue) all(dst []settleEntry) []settleEntry {
+	dst = append(dst, q.near...)
+	if q.inWheel > 0 {
+		for h, n := q.horizon, 0; n < q.inWheel; h += bucketWidth {
+			b := q.wheel[h>>bucketShift&(wheelBuckets-1)]
+			dst = q.sortBucket(dst, b)
+			n += len(b)
+		}
+	}
+	return append(dst, q.far...)
 }
 
 // settle moves the key's pending events before the frontier into its
 // settled state, in order.
-func (s *Sequential) settle(k *seqKey, o Observer) {
+func (s *Sequential) settle(k *seqKey, kn int32, o Observer) {
 	f := s.frontier
 	n := 0
 	refs := s.refs[:0]
@@ -616,11 +924,11 @@ func (s *Sequential) settle(k *seqKey, o Observer) {
 		}
 		switch r.fate {
 		case unmatched:
-			o.Unmatched(1)
+			s.unmatched++ // reported once per Advance
 			continue
 		case opened:
 			if !s.lazy {
-				k.hidden = s.alloc(nil, 0, 0)
+				k.hidden = s.alloc(noKey, 0, 0)
 			}
 		}
 		refs = append(refs, e.ref)
@@ -631,53 +939,57 @@ func (s *Sequential) settle(k *seqKey, o Observer) {
 	flush()
 	s.refs = refs
 	s.pending -= n
-	k.pend = k.pend[n:]
-	if len(k.pend) == 0 {
-		k.pend = nil // let the backing array go
+	// Keep the room of the settled events where that costs no more than
+	// settling them did.
+	switch rest := len(k.pend) - n; {
+	case rest == 0:
+		s.givePend(k)
+	case rest <= n:
+		k.pend = k.pend[:copy(k.pend, k.pend[n:])]
+	default:
+		k.pend = k.pend[n:]
 	}
 	for i := range k.pend {
 		if k.pend[i].win >= 0 {
 			k.pend[i].win -= int32(decided)
 		}
 	}
-	k.wins = k.wins[decided:]
-	if len(k.wins) == 0 {
-		k.wins = nil
-	}
+	k.wins = k.wins[:copy(k.wins, k.wins[decided:])]
 	if len(k.wins) == 0 && len(k.pend) == 0 {
 		k.tail = k.st
 	}
 	s.normalizeHidden(k, o)
-	s.maybeForget(k)
+	s.maybeForget(kn)
 }
 
 // Bounds implements Assigner.
 func (s *Sequential) Bounds(id ID) (start, end int64) {
 	s.mustLive(id)
-	return s.start[id], s.end[id]
+	return s.w[id].start, s.w[id].end
 }
 
 // Key implements Assigner.
 func (s *Sequential) Key(id ID) []byte {
 	s.mustLive(id)
-	return unsafe.Slice(unsafe.StringData(s.owner[id].key), len(s.owner[id].key))
+	return s.keys.key(s.w[id].owner)
 }
 
 // Open implements Assigner.
 func (s *Sequential) Open() int { return s.open }
 
 // Slots implements Assigner.
-func (s *Sequential) Slots() int { return len(s.start) }
+func (s *Sequential) Slots() int { return len(s.w) }
 
-// seqKeyOverhead: a map entry (~48 B), a seqKey (~150 B).
+// seqKeyOverhead is a key's record with its seqKey, and its share of the
+// key table's index.
 const (
-	seqKeyOverhead = 48 + 150
+	seqKeyOverhead = keyRecOverhead + int64(unsafe.Sizeof(seqKey{}))
 	pendBytes      = int64(unsafe.Sizeof(pendEvent{}))
 )
 
 // StateBytes implements Assigner.
 func (s *Sequential) StateBytes() int64 {
-	return int64(len(s.keys))*seqKeyOverhead + s.keyBytes + int64(s.pending)*pendBytes + s.bytes()
+	return int64(s.keys.len())*seqKeyOverhead + s.keys.bytes + int64(s.pending)*pendBytes + s.bytes()
 }
 
 // Save implements Assigner. It writes the machine and the lazy flag (Load
@@ -685,11 +997,14 @@ func (s *Sequential) StateBytes() int64 {
 // then the keys, numbered in the order written, each with its settled and
 // tail states, hidden slot, settle queue entry, pending events and window
 // IDs; then every slot, as its owner's number and the window, or 0 when it
-// is no window; the free list; and the settle queue as it lies in memory,
-// each entry naming its key by number or 0 for a key forgotten since. The
-// queue is kept entry for entry because entries with the same time pop in
-// an order that depends on the heap's layout, and the order keys settle in
-// decides which slots they get.
+// is no window; the free list; and the settle queue's entries in the
+// order they will be taken, each naming its key by number or 0 for a key
+// forgotten since. The queue is kept entry for entry, in order, because
+// entries of the same time are taken in the order they were filed, and
+// the order keys settle in decides which slots they get. (Checkpoints
+// written when the queue was a binary heap list its entries in the heap's
+// layout; they load, and entries of the same time are then taken in that
+// order.)
 func (s *Sequential) Save(w *snap.Writer) {
 	if len(s.touched) != 0 {
 		panic(fmt.Sprintf("windows: Sequential.Save inside Assign (%d keys touched)", len(s.touched)))
@@ -703,28 +1018,37 @@ func (s *Sequential) Save(w *snap.Writer) {
 	base := s.snapBase(s.frontier)
 	s.saveHeader(w, base)
 	w.Section("keys")
-	w.Uint(uint64(len(s.keys)))
+	w.Uint(uint64(s.keys.len()))
+	// Keys are numbered in the order written; ords maps key numbers to
+	// those.
+	ords := resize(&s.ords, len(s.keys.recs))
 	var ord int32
-	for _, k := range s.keys {
-		k.ord = ord
+	s.keys.each(func(kn int32) {
+		ords[kn] = ord
 		ord++
-		s.saveKey(w, k, base)
-	}
+		s.saveKey(w, kn, base)
+	})
 	w.Section("windows")
-	for id, k := range s.owner {
-		if k == nil {
+	for id := range s.w {
+		kn := s.w[id].owner
+		if kn == noKey {
 			w.Uint(0)
 			continue
 		}
-		w.Uint(uint64(k.ord) + 1)
+		w.Uint(uint64(ords[kn]) + 1)
 		s.saveWindow(w, ID(id), base)
 	}
 	s.saveFree(w)
 	w.Section("settle")
-	w.Uint(uint64(len(s.settleQ)))
-	for _, e := range s.settleQ {
+	s.due = s.settleQ.all(s.due[:0])
+	w.Uint(uint64(len(s.due)))
+	for _, e := range s.due {
 		w.Int(e.at - base)
-		w.Uint(uint64(e.k.ord + 1))
+		if s.keys.valid(e.kn, e.gen) {
+			w.Uint(uint64(ords[e.kn]) + 1)
+		} else {
+			w.Uint(0) // forgotten since
+		}
 	}
 }
 
@@ -744,9 +1068,10 @@ const minSeqKeyBytes = 4
 // minPendBytes: time, gap, seq, flags and ref.
 const minPendBytes = 5
 
-func (s *Sequential) saveKey(w *snap.Writer, k *seqKey, base int64) {
-	if len(k.batch) != 0 {
-		panic(fmt.Sprintf("windows: Sequential.Save inside Assign (key %q has %d batch events)", k.key, len(k.batch)))
+func (s *Sequential) saveKey(w *snap.Writer, kn int32, base int64) {
+	k := s.keys.at(kn)
+	if k.batch != 0 {
+		panic(fmt.Sprintf("windows: Sequential.Save inside Assign (key %q has batch events)", s.keys.key(kn)))
 	}
 	var f uint64
 	fresh := k.st == seqState{lastStart: math.MinInt64}
@@ -762,7 +1087,7 @@ func (s *Sequential) saveKey(w *snap.Writer, k *seqKey, base int64) {
 	if k.qAt != math.MaxInt64 {
 		f |= keyQueued
 	}
-	w.String(k.key)
+	w.Blob(s.keys.key(kn))
 	w.Uint(f)
 	if !fresh {
 		saveState(w, &k.st, base)
@@ -812,30 +1137,17 @@ func loadState(r *snap.Reader, base int64) seqState {
 	return seqState{open: r.Bool(), start: base + r.Int(), end: base + r.Int(), last: base + r.Int(), lastStart: base + r.Int()}
 }
 
-func machineParams(m machine) (kind uint64, param int64) {
-	switch m := m.(type) {
-	case eventMachine:
-		return 0, m.timeout
-	case maxSessionMachine:
-		return 1, m.max
-	}
-	panic(fmt.Sprintf("windows: unknown machine %T", m))
-}
+func machineParams(m machine) (kind uint64, param int64) { return m.kind, m.param }
 
 func machineName(m machine) string {
-	switch m := m.(type) {
-	case eventMachine:
-		return fmt.Sprintf("EVENT_WINDOW TIMEOUT %d", m.timeout)
-	case maxSessionMachine:
-		return fmt.Sprintf("SESSION MAX %d", m.max)
+	switch m.kind {
+	case eventKind:
+		return fmt.Sprintf("EVENT_WINDOW TIMEOUT %d", m.param)
+	case maxSessionKind:
+		return fmt.Sprintf("SESSION MAX %d", m.param)
 	}
-	return fmt.Sprintf("%T", m)
+	return fmt.Sprintf("machine %d", m.kind)
 }
-
-// forgottenKey stands for a key forgotten after it was filed in the settle
-// queue: its entries never count (qAt is never an entry's time) and it is
-// never changed.
-var forgottenKey = &seqKey{key: "(forgotten)", hidden: NoWindow, ord: -1, qAt: math.MaxInt64}
 
 // Load implements Assigner. Besides what the encoding itself ensures, it
 // checks what Assign and Advance rely on: every slot is named once (a
@@ -844,8 +1156,8 @@ var forgottenKey = &seqKey{key: "(forgotten)", hidden: NoWindow, ord: -1, qAt: m
 // frontier, and running the machine from its settled state over them gives
 // exactly its windows (IDs of its own live windows, with their bounds),
 // the events' windows and its tail state; it has a hidden slot exactly
-// when it needs one; its settle queue entry is in the queue; and the
-// queue is a heap. The cost is linear in the state.
+// when it needs one; and its settle queue entry is in the queue. The
+// cost is linear in the state.
 func (s *Sequential) Load(r *snap.Reader) error {
 	t := newSequential(s.m)
 	t.lazy = s.lazy
@@ -855,15 +1167,10 @@ func (s *Sequential) Load(r *snap.Reader) error {
 	if r.Err() != nil {
 		return r.Err()
 	}
-	var m machine
-	switch kind {
-	case 0:
-		m = eventMachine{timeout: param}
-	case 1:
-		m = maxSessionMachine{max: param}
-	default:
+	if kind != eventKind && kind != maxSessionKind {
 		return r.Failf("unknown window kind %d", kind)
 	}
+	m := machine{kind: kind, param: param}
 	if m != s.m {
 		return r.Failf("snapshot of %s loaded into %s", machineName(m), machineName(s.m))
 	}
@@ -877,22 +1184,23 @@ func (s *Sequential) Load(r *snap.Reader) error {
 	if r.Err() != nil {
 		return r.Err()
 	}
-	t.keys = make(map[string]*seqKey, n)
-	byOrd := make([]*seqKey, n)
+	byOrd := make([]int32, n) // key numbers
 	for i := range byOrd {
-		k := t.loadKey(r, base, int32(i))
+		key, k := t.loadKey(r, base)
 		if r.Err() != nil {
 			return r.Err()
 		}
-		if t.keys[k.key] = k; len(t.keys) != i+1 {
-			return r.Failf("key %q twice", k.key)
+		kn, h := t.keys.find(key)
+		if kn != noKey {
+			return r.Failf("key %q twice", key)
 		}
-		byOrd[i] = k
-		t.keyBytes += int64(len(k.key))
+		kn = t.keys.insert(key, h)
+		*t.keys.at(kn) = k
+		byOrd[i] = kn
 		t.pending += len(k.pend)
 	}
 	r.Section("windows")
-	for id := range t.start {
+	for id := range t.w {
 		o := r.Uint()
 		if r.Err() != nil {
 			return r.Err()
@@ -903,9 +1211,9 @@ func (s *Sequential) Load(r *snap.Reader) error {
 		if o > uint64(n) {
 			return r.Failf("window %d of key number %d (%d keys)", id, o-1, n)
 		}
-		k := byOrd[o-1]
-		t.loadWindow(r, ID(id), k, base)
-		k.live++
+		kn := byOrd[o-1]
+		t.loadWindow(r, ID(id), kn, base)
+		t.keys.at(kn).live++
 	}
 	t.loadFree(r)
 	r.Section("settle")
@@ -913,9 +1221,8 @@ func (s *Sequential) Load(r *snap.Reader) error {
 	if r.Err() != nil {
 		return r.Err()
 	}
-	t.settleQ = make(settleHeap, nq)
 	queued := make([]bool, n) // the key's entry (at == qAt) is in the queue
-	for i := range t.settleQ {
+	for i := range nq {
 		at, o := base+r.Int(), r.Uint()
 		if r.Err() != nil {
 			return r.Err()
@@ -923,18 +1230,16 @@ func (s *Sequential) Load(r *snap.Reader) error {
 		if at == math.MaxInt64 || o > uint64(n) {
 			return r.Failf("settle queue entry %d: key number %d at %d", i, int64(o)-1, at)
 		}
-		k := forgottenKey
+		e := settleEntry{at: at, kn: noKey} // a key forgotten since: never counts
 		if o > 0 {
-			k = byOrd[o-1]
-			queued[o-1] = queued[o-1] || at == k.qAt
+			e.kn = byOrd[o-1]
+			e.gen = t.keys.gen(e.kn)
+			queued[o-1] = queued[o-1] || at == t.keys.at(e.kn).qAt
 		}
-		t.settleQ[i] = settleEntry{at: at, k: k}
-		if p := (i - 1) / 2; i > 0 && t.settleQ.Less(i, p) {
-			return r.Failf("settle queue entry %d at %d before its parent's %d", i, at, t.settleQ[p].at)
-		}
+		t.settleQ.push(e)
 	}
-	for i, k := range byOrd {
-		if err := t.checkKey(r, k, queued[i]); err != nil {
+	for i, kn := range byOrd {
+		if err := t.checkKey(r, kn, queued[i]); err != nil {
 			return err
 		}
 	}
@@ -948,15 +1253,16 @@ func (s *Sequential) Load(r *snap.Reader) error {
 
 // loadKey reads what saveKey wrote; the hidden slot is claimed, the
 // windows are checked by checkKey.
-func (s *Sequential) loadKey(r *snap.Reader, base int64, ord int32) *seqKey {
-	k := &seqKey{key: r.String(), hidden: NoWindow, ord: ord, qAt: math.MaxInt64}
+func (s *Sequential) loadKey(r *snap.Reader, base int64) ([]byte, seqKey) {
+	key := r.Blob()
+	k := seqKey{hidden: NoWindow, qAt: math.MaxInt64}
 	f := r.Uint()
 	if r.Err() != nil {
-		return nil
+		return nil, k
 	}
 	if f&^keyFlags != 0 {
-		r.Failf("key %q: bad flags %#x", k.key, f)
-		return nil
+		r.Failf("key %q: bad flags %#x", key, f)
+		return nil, k
 	}
 	k.st = seqState{lastStart: math.MinInt64}
 	if f&keyFresh == 0 {
@@ -984,7 +1290,7 @@ func (s *Sequential) loadKey(r *snap.Reader, base int64, ord int32) *seqKey {
 			pf := r.Uint()
 			e.ref = r.Uint()
 			if pf>>2 > math.MaxInt32 {
-				r.Failf("key %q: pending event %d in window %d", k.key, i, pf>>2)
+				r.Failf("key %q: pending event %d in window %d", key, i, pf>>2)
 			}
 			e.win = int32(pf>>2) - 1
 			e.start, e.end = pf&2 != 0, pf&1 != 0
@@ -997,38 +1303,39 @@ func (s *Sequential) loadKey(r *snap.Reader, base int64, ord int32) *seqKey {
 			k.wins[i] = s.readID(r)
 		}
 	}
-	return k
+	return key, k
 }
 
 // checkKey checks a loaded key against the slot table and its own
 // pending events (see Load); queued says whether its settle queue entry
 // is in the queue.
-func (s *Sequential) checkKey(r *snap.Reader, k *seqKey, queued bool) error {
+func (s *Sequential) checkKey(r *snap.Reader, kn int32, queued bool) error {
 	if r.Err() != nil {
 		return r.Err()
 	}
+	k, key := s.keys.at(kn), s.keys.key(kn)
 	if k.live == 0 && len(k.pend) == 0 {
-		return r.Failf("key %q holds nothing", k.key)
+		return r.Failf("key %q holds nothing", key)
 	}
 	for i := range k.pend {
 		e := &k.pend[i]
 		if e.t < s.frontier || i > 0 && e.before(k.pend[i-1].t, k.pend[i-1].seq) {
-			return r.Failf("key %q: pending event %d at (%d, %d) out of order (frontier %d)", k.key, i, e.t, e.seq, s.frontier)
+			return r.Failf("key %q: pending event %d at (%d, %d) out of order (frontier %d)", key, i, e.t, e.seq, s.frontier)
 		}
 	}
 	switch {
 	case len(k.pend) == 0 && k.qAt != math.MaxInt64:
-		return r.Failf("key %q: settles at %d without pending events", k.key, k.qAt)
+		return r.Failf("key %q: settles at %d without pending events", key, k.qAt)
 	case len(k.pend) > 0 && (k.qAt > k.pend[0].t || !queued):
-		return r.Failf("key %q: settle entry at %d (queued %t) for its first pending event at %d", k.key, k.qAt, queued, k.pend[0].t)
+		return r.Failf("key %q: settle entry at %d (queued %t) for its first pending event at %d", key, k.qAt, queued, k.pend[0].t)
 	}
 	for _, id := range k.wins {
 		// gen is 1 for a claimed slot while loading; 2 marks a window
 		// already seen in a key's list.
-		if s.owner[id] != k || s.gen[id] != 1 {
-			return r.Failf("key %q: window %d is not its own or listed twice", k.key, id)
+		if s.w[id].owner != kn || s.w[id].gen != 1 {
+			return r.Failf("key %q: window %d is not its own or listed twice", key, id)
 		}
-		s.gen[id] = 2
+		s.w[id].gen = 2
 	}
 	needHidden := false
 	if k.st.open && !s.lazy {
@@ -1037,7 +1344,7 @@ func (s *Sequential) checkKey(r *snap.Reader, k *seqKey, queued bool) error {
 		}
 	}
 	if (k.hidden != NoWindow) != needHidden {
-		return r.Failf("key %q: hidden slot %d, want one: %t", k.key, k.hidden, needHidden)
+		return r.Failf("key %q: hidden slot %d, want one: %t", key, k.hidden, needHidden)
 	}
 	// Run the machine as recompute does.
 	run := s.run[:0]
@@ -1064,16 +1371,16 @@ func (s *Sequential) checkKey(r *snap.Reader, k *seqKey, queued bool) error {
 			}
 		}
 		if e.win != win {
-			return r.Failf("key %q: pending event %d in window %d, want %d", k.key, i, e.win, win)
+			return r.Failf("key %q: pending event %d in window %d, want %d", key, i, e.win, win)
 		}
 	}
 	s.run = run
 	if st != k.tail || len(run) != len(k.wins) {
-		return r.Failf("key %q: %d windows and tail %+v, want %d and %+v", k.key, len(k.wins), k.tail, len(run), st)
+		return r.Failf("key %q: %d windows and tail %+v, want %d and %+v", key, len(k.wins), k.tail, len(run), st)
 	}
 	for j, w := range run {
-		if id := k.wins[j]; s.start[id] != w.start || s.end[id] != w.end {
-			return r.Failf("key %q: window %d [%d, %d), want [%d, %d)", k.key, id, s.start[id], s.end[id], w.start, w.end)
+		if id := k.wins[j]; s.w[id].start != w.start || s.w[id].end != w.end {
+			return r.Failf("key %q: window %d [%d, %d), want [%d, %d)", key, id, s.w[id].start, s.w[id].end, w.start, w.end)
 		}
 	}
 	return nil

@@ -1,9 +1,11 @@
 package windows
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -79,8 +81,8 @@ func TestSequentialReleasesState(t *testing.T) {
 			switch {
 			case windows < 1000:
 				t.Fatalf("only %d windows closed; the workload is too tame", windows)
-			case s.Open() != 0 || len(s.keys) != 0 || s.pending != 0:
-				t.Fatalf("left after the last watermark: open=%d keys=%d pending=%d", s.Open(), len(s.keys), s.pending)
+			case s.Open() != 0 || s.keys.len() != 0 || s.pending != 0:
+				t.Fatalf("left after the last watermark: open=%d keys=%d pending=%d", s.Open(), s.keys.len(), s.pending)
 			case s.Slots() > 200:
 				t.Fatalf("%d slots for at most a few dozen windows open at once: closed windows' slots are not reused", s.Slots())
 			case s.StateBytes() != s.bytes():
@@ -88,5 +90,73 @@ func TestSequentialReleasesState(t *testing.T) {
 			}
 			t.Logf("%d windows, %d slots", windows, s.Slots())
 		})
+	}
+}
+
+// TestSettleQueueOrder files random settle times (many equal, some far
+// out, some at the ends of int64) between random frontiers, and checks
+// that entries come out as a stable sort by time gives them, also from a
+// queue rebuilt, at random points, from all() as Load rebuilds it.
+func TestSettleQueueOrder(t *testing.T) {
+	for seed := range uint64(50) {
+		rng := rand.New(rand.NewPCG(seed, 9))
+		var q settleQueue
+		var want []settleEntry
+		f := int64(rng.IntN(1 << 20))
+		if seed%5 == 4 {
+			f = math.MaxInt64 - wheelSpan - int64(rng.IntN(1<<20))
+		}
+		n := int32(0)
+		for range 200 {
+			for range rng.IntN(40) {
+				var at int64
+				switch rng.IntN(8) {
+				case 0:
+					at = f + int64(rng.IntN(3*wheelSpan)) // beyond the wheel
+				case 1:
+					at = math.MaxInt64 - 1 - int64(rng.IntN(3*wheelSpan))
+				case 2:
+					at = f - int64(rng.IntN(3000))
+				default:
+					at = f + int64(rng.IntN(20))*500 // many equal times
+				}
+				e := settleEntry{at: at, kn: n}
+				n++
+				q.push(e)
+				want = append(want, e)
+			}
+			if rng.IntN(10) == 0 {
+				var r settleQueue
+				for _, e := range q.all(nil) {
+					r.push(e)
+				}
+				q = r
+			}
+			prev := f
+			switch rng.IntN(10) {
+			case 0:
+				f = math.MaxInt64
+			case 1:
+				f += int64(rng.IntN(2 * wheelSpan))
+			default:
+				f += int64(rng.IntN(60_000))
+			}
+			if f < prev { // overflowed
+				f = math.MaxInt64
+			}
+			slices.SortStableFunc(want, func(a, b settleEntry) int { return cmp.Compare(a.at, b.at) })
+			k := 0
+			for k < len(want) && want[k].at < f {
+				k++
+			}
+			got := q.takeBefore(f, nil)
+			if !slices.Equal(got, want[:k]) {
+				t.Fatalf("seed %d, frontier %d: took\n%v\nwant\n%v", seed, f, got, want[:k])
+			}
+			want = want[k:]
+			if q.len() != len(want) {
+				t.Fatalf("seed %d: %d entries left, want %d", seed, q.len(), len(want))
+			}
+		}
 	}
 }

@@ -18,8 +18,8 @@ import (
 // per-event (dynamic) gaps. Merging is order-independent, so every event
 // is Assigned at once, whatever order events arrive in.
 type Session struct {
-	keys map[string]*sessionKey
-	slots[sessionKey]
+	keys keyTable[sessionKey]
+	slots
 
 	// Within one Assign call, absorbed windows are redirected to the window
 	// that took them, and their slots are freed only when the call ends, so
@@ -28,24 +28,28 @@ type Session struct {
 	absorbed []ID
 
 	frontier int64 // of the last Advance: watermark minus lateness
-	keyBytes int64 // bytes of key strings held
+
+	look lookup // scratch: the keys of a chunk of the batch
+	sink int64  // keeps prefetching loads alive
 }
 
-// sessionKey is the state of one group key: its open windows, sorted by
-// start and pairwise separated (neither overlapping nor touching).
+// sessionKey is the state of one group key: its open windows, a list
+// through the slots' next (sorted by start and pairwise separated: neither
+// overlapping nor touching). It holds no pointers, so the key table is not
+// traced by the garbage collector.
 type sessionKey struct {
-	key  string
-	wins []ID
 	// closedUpTo is the largest end of a window of this key that has
 	// closed, or math.MinInt64. An event at or before it would change a
 	// final row.
 	closedUpTo int64
+	first      ID    // the first window
+	n          int32 // windows in the list
 }
 
 // NewSession returns an empty session assigner.
 func NewSession() *Session {
 	return &Session{
-		keys:     make(map[string]*sessionKey),
+		keys:     newKeyTable[sessionKey](),
 		redirect: make(map[ID]ID),
 		frontier: math.MinInt64,
 	}
@@ -54,9 +58,30 @@ func NewSession() *Session {
 var _ Assigner = (*Session)(nil)
 
 // Assign implements Assigner.
+//
+// The batch goes in chunks, each in three passes: look up every key, load
+// each key's first window, then assign. With 100,000 keys the key table
+// and the slots are far bigger than the caches, and each event's state
+// costs a few cache misses; in the first two passes one event's loads do
+// not wait for another's, so the processor overlaps their misses, and the
+// third pass finds the state in cache.
 func (s *Session) Assign(keys [][]byte, events []Event, ids []ID, outs []Outcome, o Observer) {
-	for i := range events {
-		ids[i], outs[i] = s.assign(keys[i], events[i], o)
+	for lo := 0; lo < len(events); lo += assignChunk {
+		hi := min(lo+assignChunk, len(events))
+		lookUp(&s.keys, keys[lo:hi], &s.look)
+		found := s.look.found
+		var sink int64
+		for _, kn := range found {
+			if kn != noKey {
+				if id := s.keys.at(kn).first; id != NoWindow {
+					sink += s.w[id].end
+				}
+			}
+		}
+		s.sink += sink
+		for i := lo; i < hi; i++ {
+			ids[i], outs[i] = s.assign(keys[i], found[i-lo], s.look.hash[i-lo], &events[i], o)
+		}
 	}
 	if len(s.absorbed) == 0 {
 		return
@@ -83,60 +108,69 @@ func (s *Session) resolve(id ID) ID {
 	}
 }
 
-func (s *Session) assign(key []byte, ev Event, o Observer) (ID, Outcome) {
+// assign places one event of key, whose key number is kn if it was
+// known before the chunk (else noKey: the key may have come since, and h
+// is its hash).
+func (s *Session) assign(key []byte, kn int32, h uint32, ev *Event, o Observer) (ID, Outcome) {
 	t, hi := ev.Time, satAdd(ev.Time, ev.Gap)
-	k := s.keys[string(key)]
-	if t < s.frontier && (k == nil || t <= k.closedUpTo) {
+	if kn == noKey {
+		kn = s.keys.findHash(key, h)
+	}
+	if t < s.frontier && (kn == noKey || t <= s.keys.at(kn).closedUpTo) {
 		// Behind the frontier: without the key's state we cannot rule out
 		// that the event touches a window that already closed.
 		return NoWindow, Late
 	}
-	if k == nil {
-		k = &sessionKey{key: string(key), closedUpTo: math.MinInt64}
-		s.keys[k.key] = k
-		s.keyBytes += int64(len(key))
+	if kn == noKey {
+		kn = s.keys.insert(key, h)
+		*s.keys.at(kn) = sessionKey{closedUpTo: math.MinInt64, first: NoWindow}
 	}
+	k := s.keys.at(kn)
 	// Windows are sorted and separated, so those that [t, hi] overlaps or
-	// touches are contiguous: wins[lo:up].
-	lo := 0
-	for lo < len(k.wins) && s.end[k.wins[lo]] < t {
-		lo++
+	// touches are a run of the list: from id on.
+	prev, id := NoWindow, k.first
+	for id != NoWindow && s.w[id].end < t {
+		prev, id = id, s.w[id].next
 	}
-	up := lo
-	for up < len(k.wins) && s.start[k.wins[up]] <= hi {
-		up++
+	if id == NoWindow || s.w[id].start > hi {
+		nid := s.alloc(kn, t, hi)
+		s.w[nid].next = id
+		if prev == NoWindow {
+			k.first = nid
+		} else {
+			s.w[prev].next = nid
+		}
+		k.n++
+		return nid, Assigned
 	}
-	if lo == up {
-		id := s.alloc(k, t, hi)
-		k.wins = append(k.wins, 0)
-		copy(k.wins[lo+1:], k.wins[lo:])
-		k.wins[lo] = id
-		return id, Assigned
-	}
-	into := k.wins[lo]
-	s.start[into] = min(s.start[into], t)
-	s.end[into] = max(s.end[into], hi)
-	for _, from := range k.wins[lo+1 : up] {
-		s.start[into] = min(s.start[into], s.start[from])
-		s.end[into] = max(s.end[into], s.end[from])
+	into := id
+	w := &s.w[into]
+	w.start = min(w.start, t)
+	w.end = max(w.end, hi)
+	for from := w.next; from != NoWindow && s.w[from].start <= hi; from = s.w[into].next {
+		f := &s.w[from]
+		w.start = min(w.start, f.start)
+		w.end = max(w.end, f.end)
+		w.next = f.next
+		k.n--
 		o.Merge(into, from)
 		s.redirect[from] = into
 		s.absorbed = append(s.absorbed, from) // released after the batch
+		w = &s.w[into]
 	}
-	k.wins = append(k.wins[:lo+1], k.wins[up:]...)
 	return into, Assigned
 }
 
 // Bounds implements Assigner.
 func (s *Session) Bounds(id ID) (start, end int64) {
 	s.mustLive(id)
-	return s.start[id], s.end[id]
+	return s.w[id].start, s.w[id].end
 }
 
 // Key implements Assigner.
 func (s *Session) Key(id ID) []byte {
 	s.mustLive(id)
-	return unsafe.Slice(unsafe.StringData(s.owner[id].key), len(s.owner[id].key))
+	return s.keys.key(s.w[id].owner)
 }
 
 // Advance implements Assigner. Sessions have no deferred events.
@@ -144,39 +178,55 @@ func (s *Session) Advance(wm, lateness int64, _ Observer, fire, closed func(id I
 	s.frontier = max(s.frontier, Frontier(wm, lateness))
 	s.advance(wm, lateness, fire, func(id ID) {
 		closed(id)
-		k := s.owner[id]
-		k.closedUpTo = max(k.closedUpTo, s.end[id])
-		k.wins = removeID(k.wins, id)
-		if len(k.wins) == 0 {
-			delete(s.keys, k.key)
-			s.keyBytes -= int64(len(k.key))
+		kn := s.w[id].owner
+		k := s.keys.at(kn)
+		k.closedUpTo = max(k.closedUpTo, s.w[id].end)
+		s.unlink(k, id)
+		if k.n == 0 {
+			s.keys.remove(kn)
 		}
 	})
 }
 
-func removeID(ids []ID, id ID) []ID {
-	for i, x := range ids {
-		if x == id {
-			return append(ids[:i], ids[i+1:]...)
+// unlink takes window id out of its key's list.
+func (s *Session) unlink(k *sessionKey, id ID) {
+	if k.first == id {
+		k.first = s.w[id].next
+		k.n--
+		return
+	}
+	for p := k.first; p != NoWindow; p = s.w[p].next {
+		if s.w[p].next == id {
+			s.w[p].next = s.w[id].next
+			k.n--
+			return
 		}
 	}
-	panic(fmt.Sprintf("windows: window %d missing from its key's list %v", id, ids))
+	panic(fmt.Sprintf("windows: window %d missing from its key's list %v", id, s.list(k)))
+}
+
+// list returns the key's windows in order.
+func (s *Session) list(k *sessionKey) []ID {
+	var ids []ID
+	for id := k.first; id != NoWindow && len(ids) <= int(k.n); id = s.w[id].next {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // Open implements Assigner.
 func (s *Session) Open() int { return s.open }
 
 // Slots implements Assigner.
-func (s *Session) Slots() int { return len(s.start) }
+func (s *Session) Slots() int { return len(s.w) }
 
-// keyOverhead is the memory of one key beyond its bytes: a map entry with
-// its string header and pointer (~48 B with the map's own slack), a
-// sessionKey (56 B) with a one-element wins array (8 B).
-const keyOverhead = 48 + 56 + 8
+// keyOverhead is the memory of one key beyond its bytes: its record with
+// the sessionKey, and its share of the index.
+const keyOverhead = keyRecOverhead + int64(unsafe.Sizeof(sessionKey{}))
 
 // StateBytes implements Assigner.
 func (s *Session) StateBytes() int64 {
-	return int64(len(s.keys))*keyOverhead + s.keyBytes + s.bytes()
+	return int64(s.keys.len())*keyOverhead + s.keys.bytes + s.bytes()
 }
 
 // Save implements Assigner. After the frontier and the slot table's
@@ -194,15 +244,17 @@ func (s *Session) Save(w *snap.Writer) {
 	base := s.snapBase(s.frontier)
 	s.saveHeader(w, base)
 	w.Section("keys")
-	w.Uint(uint64(len(s.keys)))
+	w.Uint(uint64(s.keys.len()))
 	prev := ID(0)
-	for id, k := range s.owner {
-		if k == nil || k.wins[0] != ID(id) {
+	for id := range s.w {
+		kn := s.w[id].owner
+		if kn == noKey || s.keys.at(kn).first != ID(id) {
 			continue
 		}
-		w.String(k.key)
+		k := s.keys.at(kn)
+		w.Blob(s.keys.key(kn))
 		// The window count and whether a window of the key has closed.
-		h := uint64(len(k.wins)) << 1
+		h := uint64(k.n) << 1
 		if k.closedUpTo != math.MinInt64 {
 			h |= 1
 		}
@@ -210,10 +262,10 @@ func (s *Session) Save(w *snap.Writer) {
 		if h&1 != 0 {
 			w.Int(k.closedUpTo - base)
 		}
-		w.Uint(uint64(k.wins[0] - prev))
-		prev = k.wins[0]
-		s.saveWindow(w, k.wins[0], base)
-		for _, id := range k.wins[1:] {
+		w.Uint(uint64(k.first - prev))
+		prev = k.first
+		s.saveWindow(w, k.first, base)
+		for id := s.w[k.first].next; id != NoWindow; id = s.w[id].next {
 			w.Uint(uint64(id))
 			s.saveWindow(w, id, base)
 		}
@@ -240,10 +292,9 @@ func (s *Session) Load(r *snap.Reader) error {
 	if r.Err() != nil {
 		return r.Err()
 	}
-	t.keys = make(map[string]*sessionKey, n)
 	prev := ID(0)
-	for ki := range n {
-		key := r.String()
+	for range n {
+		key := r.Blob()
 		h := r.Uint()
 		if r.Err() != nil {
 			return r.Err()
@@ -252,36 +303,44 @@ func (s *Session) Load(r *snap.Reader) error {
 		if nw == 0 || nw > uint64(r.Remaining()) {
 			return r.Failf("key %q: %d windows", key, nw)
 		}
-		k := &sessionKey{key: key, closedUpTo: math.MinInt64, wins: make([]ID, nw)}
+		kn, hash := t.keys.find(key)
+		if kn != noKey {
+			return r.Failf("key %q twice", key)
+		}
+		kn = t.keys.insert(key, hash)
+		k := t.keys.at(kn)
+		*k = sessionKey{closedUpTo: math.MinInt64, first: NoWindow, n: int32(nw)}
 		if h&1 != 0 {
 			k.closedUpTo = base + r.Int()
 		}
-		for i := range k.wins {
+		last := NoWindow
+		for i := range nw {
 			var id ID
 			if i == 0 {
 				// The step from the previous key's first window.
 				d := r.Uint()
-				if r.Err() == nil && d >= uint64(len(t.start)-int(prev)) {
-					return r.Failf("key %q: first window %d slots after %d (%d slots)", key, d, prev, len(t.start))
+				if r.Err() == nil && d >= uint64(len(t.w)-int(prev)) {
+					return r.Failf("key %q: first window %d slots after %d (%d slots)", key, d, prev, len(t.w))
 				}
 				id = prev + ID(d)
 				prev = id
 			} else {
 				id = t.readID(r)
 			}
-			t.loadWindow(r, id, k, base)
+			t.loadWindow(r, id, kn, base)
 			if r.Err() != nil {
 				return r.Err()
 			}
-			if t.start[id] > t.end[id] || i > 0 && t.end[k.wins[i-1]] >= t.start[id] {
-				return r.Failf("key %q: window %d [%d, %d) out of order", key, id, t.start[id], t.end[id])
+			if t.w[id].start > t.w[id].end || last != NoWindow && t.w[last].end >= t.w[id].start {
+				return r.Failf("key %q: window %d [%d, %d) out of order", key, id, t.w[id].start, t.w[id].end)
 			}
-			k.wins[i] = id
+			if last == NoWindow {
+				k.first = id
+			} else {
+				t.w[last].next = id
+			}
+			last = id
 		}
-		if t.keys[key] = k; len(t.keys) != ki+1 {
-			return r.Failf("key %q twice", key)
-		}
-		t.keyBytes += int64(len(key))
 	}
 	t.loadFree(r)
 	t.finishLoad(r)

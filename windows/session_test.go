@@ -201,7 +201,7 @@ func TestSessionScripts(t *testing.T) {
 				fmt.Fprintf(&b, "open=%d\n", h.s.Open())
 				return b.String()
 			case "state":
-				return fmt.Sprintf("open=%d keys=%d slots=%d\n", h.s.Open(), len(h.s.keys), h.s.Slots())
+				return fmt.Sprintf("open=%d keys=%d slots=%d\n", h.s.Open(), h.s.keys.len(), h.s.Slots())
 			}
 			t.Fatalf("unknown command %q", d.Cmd)
 			return ""
@@ -325,8 +325,8 @@ func TestSessionDifferential(t *testing.T) {
 				got = append(got, h.close(maxT-bound)...)
 			}
 			got = append(got, h.close(math.MaxInt64)...)
-			if h.s.Open() != 0 || len(h.s.keys) != 0 {
-				t.Fatalf("state left after closing everything: open=%d keys=%d", h.s.Open(), len(h.s.keys))
+			if h.s.Open() != 0 || h.s.keys.len() != 0 {
+				t.Fatalf("state left after closing everything: open=%d keys=%d", h.s.Open(), h.s.keys.len())
 			}
 			sortWins(got)
 			want := oracleSessions(evs, gap)

@@ -63,7 +63,8 @@ type Observer interface {
 	// from into into; from is gone (a row emitted for it must be retracted)
 	// and into has changed.
 	Merge(into, from ID)
-	// Fold: the deferred events refs belong to slot id.
+	// Fold: the deferred events refs belong to slot id. refs is borrowed
+	// for the call.
 	Fold(id ID, refs []uint64)
 	// Copy: slot dst's state becomes slot src's.
 	Copy(dst, src ID)
@@ -109,7 +110,8 @@ type Assigner interface {
 	// yet known.
 	Bounds(id ID) (start, end int64)
 	// Key returns a live window's encoded group key. The caller must not
-	// modify it.
+	// modify it, and must copy it to keep it past the next Assign,
+	// Advance or Load: the assigner reuses a forgotten key's memory.
 	Key(id ID) []byte
 	// Open returns the number of live windows.
 	Open() int

@@ -102,15 +102,7 @@ func TestCrashRecoveryExactlyOnce(t *testing.T) {
 	ctx := context.Background()
 
 	evs := generate(seed, crashEvents, crashUsers)
-	arrival := arrivalOrder(seed+1, evs, func(e event) int64 { return e.ts }, 5000)
-	payloads := make([][]byte, 0, len(arrival)+1)
-	maxTS := evs[0].ts
-	for _, e := range arrival {
-		payloads = append(payloads, e.json())
-		maxTS = max(maxTS, e.ts)
-	}
-	sentinel := int64(-1)
-	payloads = append(payloads, event{user: &sentinel, typ: "play", ts: maxTS + 24*3600_000}.json())
+	_, payloads := withSentinel(seed+1, evs)
 	lastSeq := int64(len(payloads))
 
 	pgCrash, pgGold := pgConnect(t, dsnCrash), pgConnect(t, dsnGold)

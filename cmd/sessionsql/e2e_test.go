@@ -103,6 +103,22 @@ func mustExec(t *testing.T, conn *pgx.Conn, sql string, args ...any) {
 	}
 }
 
+// withSentinel returns evs in arrival order (out of order within the 5 s
+// watermark bound, seeded) and their payloads, plus a last payload: an
+// event of user -1 a day after the others, whose watermark makes every
+// other session final.
+func withSentinel(seed uint64, evs []event) (arrival []event, payloads [][]byte) {
+	arrival = arrivalOrder(seed, evs, func(e event) int64 { return e.ts }, 5000)
+	payloads = make([][]byte, 0, len(arrival)+1)
+	maxTS := evs[0].ts
+	for _, e := range arrival {
+		payloads = append(payloads, e.json())
+		maxTS = max(maxTS, e.ts)
+	}
+	sentinel := int64(-1)
+	return arrival, append(payloads, event{user: &sentinel, typ: "play", ts: maxTS + 24*3600_000}.json())
+}
+
 // loadEvents copies evs into a new PostgreSQL table name, the input of
 // the oracles.
 func loadEvents(t *testing.T, pg *pgx.Conn, name string, evs []event) {

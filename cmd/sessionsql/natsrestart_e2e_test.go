@@ -92,15 +92,7 @@ func TestExternalNATSRestart(t *testing.T) {
 	mustExec(t, conn, createSessions)
 
 	evs := generate(11, natsRestartEvents, natsRestartUsers)
-	arrival := arrivalOrder(12, evs, func(e event) int64 { return e.ts }, 5000)
-	payloads := make([][]byte, 0, len(arrival)+1)
-	maxTS := evs[0].ts
-	for _, e := range arrival {
-		payloads = append(payloads, e.json())
-		maxTS = max(maxTS, e.ts)
-	}
-	sentinel := int64(-1)
-	payloads = append(payloads, event{user: &sentinel, typ: "play", ts: maxTS + 24*3600_000}.json())
+	arrival, payloads := withSentinel(12, evs)
 	half, lastSeq := len(arrival)/2, int64(len(payloads))
 
 	// Our own publisher, which reconnects to the restarted server.

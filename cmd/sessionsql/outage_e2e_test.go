@@ -96,15 +96,7 @@ func TestPostgresOutage(t *testing.T) {
 	mustExec(t, conn, createSessions)
 
 	evs := generate(6, outageEvents, outageUsers)
-	arrival := arrivalOrder(7, evs, func(e event) int64 { return e.ts }, 5000)
-	payloads := make([][]byte, 0, len(arrival)+1)
-	maxTS := evs[0].ts
-	for _, e := range arrival {
-		payloads = append(payloads, e.json())
-		maxTS = max(maxTS, e.ts)
-	}
-	sentinel := int64(-1)
-	payloads = append(payloads, event{user: &sentinel, typ: "play", ts: maxTS + 24*3600_000}.json())
+	arrival, payloads := withSentinel(7, evs)
 	half, lastSeq := int64(len(arrival)/2), int64(len(payloads))
 	js := srv.jetstream(t)
 

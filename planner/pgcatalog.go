@@ -199,7 +199,7 @@ func catalogParams(text string) int {
 }
 
 // bindCatalogParams puts the values of $1..$n into text as SQL literals
-// (strings quoted with '' doubled, NULL for nil), outside text's own
+// (strings quoted with ” doubled, NULL for nil), outside text's own
 // literals. The catalog readers take only literals; the values never
 // reach a database.
 func bindCatalogParams(text string, args []any) string {

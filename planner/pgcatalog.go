@@ -199,9 +199,9 @@ func catalogParams(text string) int {
 }
 
 // bindCatalogParams puts the values of $1..$n into text as SQL literals
-// (strings quoted with ” doubled, NULL for nil), outside text's own
-// literals. The catalog readers take only literals; the values never
-// reach a database.
+// (strings in single quotes, each quote in them doubled; NULL for nil),
+// outside text's own literals. The catalog readers take only literals;
+// the values never reach a database.
 func bindCatalogParams(text string, args []any) string {
 	lit := func(i int) string {
 		if i < 1 || i > len(args) || args[i-1] == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"sort"
@@ -37,6 +38,12 @@ type testServer struct {
 // the configuration before it starts.
 func startServe(t *testing.T, dataDir, postgres string, options ...func(*serveConfig)) *testServer {
 	t.Helper()
+	return startServeLogging(t, t.Output(), dataDir, postgres, options...)
+}
+
+// startServeLogging is startServe with serve's log written to logOut.
+func startServeLogging(t *testing.T, logOut io.Writer, dataDir, postgres string, options ...func(*serveConfig)) *testServer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ts := &testServer{cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan struct{})
@@ -50,7 +57,7 @@ func startServe(t *testing.T, dataDir, postgres string, options ...func(*serveCo
 	for _, o := range options {
 		o(cfg)
 	}
-	go func() { ts.done <- serve(ctx, cfg, t.Output()) }()
+	go func() { ts.done <- serve(ctx, cfg, logOut) }()
 	select {
 	case <-ready:
 	case err := <-ts.done:

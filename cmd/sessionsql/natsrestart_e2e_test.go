@@ -283,29 +283,13 @@ func startExternalNATS(t *testing.T, host string, port int, storeDir string) *na
 }
 
 // startServeNATS is startServe for an external NATS server: serve gets
-// natsURL (--nats), keeps results in memory, serves no metrics, and logs
+// natsURL (--nats), keeps results in memory, checkpoints every 100 ms and logs
 // to logOut.
 func startServeNATS(t *testing.T, natsURL string, logOut io.Writer) *testServer {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ts := &testServer{cancel: cancel, done: make(chan error, 1)}
-	ready := make(chan struct{})
-	cfg := &serveConfig{dataDir: t.TempDir(), natsURL: natsURL, listen: "127.0.0.1:0", logFormat: "text",
-		checkpointInterval: 100 * time.Millisecond,
-		ready: func(addr net.Addr, url string) {
-			ts.addr, ts.natsURL = addr.String(), url
-			close(ready)
-		}}
-	go func() { ts.done <- serve(ctx, cfg, logOut) }()
-	select {
-	case <-ready:
-	case err := <-ts.done:
-		t.Fatalf("serve stopped before it was ready: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve not ready after 30s")
-	}
-	t.Cleanup(ts.stop)
-	return ts
+	return startServeLogging(t, logOut, t.TempDir(), "", func(c *serveConfig) {
+		c.natsURL, c.checkpointInterval = natsURL, 100*time.Millisecond
+	})
 }
 
 // sourceRow is the plays source's row of SHOW SOURCES.

@@ -22,12 +22,7 @@ import (
 // answers. Every command must print its table and no error.
 func TestPsqlBackslashCommands(t *testing.T) {
 	psql, err := exec.LookPath("psql")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("psql is not installed; CI must provide it (apt-get install postgresql-client)")
-		}
-		t.Skip("psql is not installed")
-	}
+	needClient(t, "psql", "apt-get install postgresql-client", err == nil)
 	ts := startServe(t, t.TempDir(), "")
 	conn := ts.connect(t)
 	mustExec(t, conn, createPlays)
@@ -129,19 +124,9 @@ func TestPsqlBackslashCommands(t *testing.T) {
 // query that failed would complete nothing.
 func TestPsqlTabCompletion(t *testing.T) {
 	psql, err := exec.LookPath("psql")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("psql is not installed; CI must provide it (apt-get install postgresql-client)")
-		}
-		t.Skip("psql is not installed")
-	}
+	needClient(t, "psql", "apt-get install postgresql-client", err == nil)
 	script, err := exec.LookPath("script")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("script(1) is not installed; CI must provide it (apt-get install util-linux)")
-		}
-		t.Skip("script(1) is not installed: no terminal to type into psql")
-	}
+	needClient(t, "script(1)", "apt-get install util-linux", err == nil)
 	ts := startServe(t, t.TempDir(), "")
 	conn := ts.connect(t)
 	mustExec(t, conn, createPlays)

@@ -48,8 +48,8 @@ var (
 		"JetStream redeliveries the source's reader dropped as already received.", sourceLabels, nil)
 	sourceLastSeqDesc = prometheus.NewDesc("sessionsql_source_last_sequence",
 		"Stream sequence of the newest message the source's reader handed over.", sourceLabels, nil)
-	sourceAckedSeqDesc = prometheus.NewDesc("sessionsql_source_acked_sequence",
-		"Stream sequence of the newest acknowledgement the source's reader sent.", sourceLabels, nil)
+	sourceProcessedSeqDesc = prometheus.NewDesc("sessionsql_source_processed_sequence",
+		"Stream sequence up to which every view of the source has processed its messages (each view's committed position is in SHOW MATERIALIZED VIEWS).", sourceLabels, nil)
 	sourceLagDesc = prometheus.NewDesc("sessionsql_source_lag_messages",
 		"Messages in the source's stream not yet delivered to its reader (the JetStream consumer's num_pending).", sourceLabels, nil)
 	sourceStateDesc = prometheus.NewDesc("sessionsql_source_state",
@@ -98,7 +98,7 @@ var (
 
 	allDescs = []*prometheus.Desc{
 		sourceMessagesDesc, sourceEventsDesc, sourceRejectsDesc, sourceBatchesDesc, sourceRedeliveredDesc,
-		sourceLastSeqDesc, sourceAckedSeqDesc, sourceLagDesc, sourceStateDesc,
+		sourceLastSeqDesc, sourceProcessedSeqDesc, sourceLagDesc, sourceStateDesc,
 		viewEventsDesc, viewLateDesc, viewUnmatchedDesc, viewRowsEmittedDesc, viewRowsRetractedDesc,
 		viewOpenWindowsDesc, viewStateBytesDesc, viewPositionDesc, viewLagDesc, viewStateDesc,
 		viewWatermarkDesc, viewWatermarkLagDesc, viewCommittedDesc, viewCheckpointsDesc, viewCheckpointsDeferredDesc, viewSinkCommitDesc, viewCommitLatencyDesc, viewCheckpointBytesDesc,
@@ -214,7 +214,7 @@ func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 		constMetric(ch, sourceBatchesDesc, prometheus.CounterValue, float64(s.stats.Batches), s.name)
 		constMetric(ch, sourceRedeliveredDesc, prometheus.CounterValue, float64(s.stats.Redelivered), s.name)
 		constMetric(ch, sourceLastSeqDesc, prometheus.GaugeValue, float64(s.stats.LastSeq), s.name)
-		constMetric(ch, sourceAckedSeqDesc, prometheus.GaugeValue, float64(s.stats.AckedSeq), s.name)
+		constMetric(ch, sourceProcessedSeqDesc, prometheus.GaugeValue, float64(s.stats.ProcessedSeq), s.name)
 		// The consumer's num_pending, not stream last seq minus LastSeq:
 		// a reader of a source without views starts at the stream's end
 		// and has handed nothing over, yet is not behind. The reader

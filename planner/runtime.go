@@ -123,16 +123,16 @@ func (s *sourceRT) state() string {
 	return "running"
 }
 
-// HandleBatch implements source.Handler: route, then acknowledge what
-// every view has processed.
+// HandleBatch implements source.Handler: route, then record what every
+// view has processed.
 func (s *sourceRT) HandleBatch(ctx context.Context, b source.Batch) error {
 	if err := s.router.Route(ctx, b.Rec, b.LastSeq); err != nil {
 		return err
 	}
 	if pos, ok := s.router.MinPosition(); ok {
-		s.reader.Ack(pos)
+		s.reader.Processed(pos)
 	} else {
-		s.reader.Ack(b.LastSeq) // no view needs these events
+		s.reader.Processed(b.LastSeq) // no view needs these events
 	}
 	if b.LastSeq > s.saved.Load() && time.Since(s.savedAt) >= s.ckEvery {
 		s.saveRejects(ctx, b.LastSeq)

@@ -104,8 +104,8 @@ func BenchmarkReaderConsume(b *testing.B) {
 }
 
 // BenchmarkTransport measures the transport alone, without decoding:
-// Consumer.Messages (what Reader uses) with and without AckAll's pending
-// tracking on the server, and a loop of Consumer.Fetch.
+// Consumer.Messages with AckNone (what Reader uses) and with AckAll's
+// pending tracking on the server, and a loop of Consumer.Fetch.
 func BenchmarkTransport(b *testing.B) {
 	e := benchStream(b)
 	js := connect(b, e.ClientURL())
@@ -113,7 +113,9 @@ func BenchmarkTransport(b *testing.B) {
 	newConsumer := func(b *testing.B, ack jetstream.AckPolicy) jetstream.Consumer {
 		cfg := jetstream.ConsumerConfig{AckPolicy: ack, InactiveThreshold: time.Minute}
 		if ack != jetstream.AckNonePolicy {
-			cfg.MaxAckPending, cfg.AckWait = consumerMaxAckPending, consumerAckWait
+			// What Reader used before it went AckNone: room for 2^21
+			// unacked messages, no redelivery.
+			cfg.MaxAckPending, cfg.AckWait = 1<<21, 24*time.Hour
 		}
 		c, err := js.CreateOrUpdateConsumer(ctx, "BENCH", cfg)
 		if err != nil {

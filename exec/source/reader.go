@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,24 +21,10 @@ const (
 	DefaultMaxWait   = 20 * time.Millisecond
 )
 
-// Consumer settings. See doc.go, "Acknowledgements".
-const (
-	// consumerAckWait is how long the server waits for an ack before it
-	// redelivers. The reader drops redeliveries anyway, and acks come at
-	// epoch commits, so it is long: redelivery is never wanted here.
-	consumerAckWait = 24 * time.Hour
-	// consumerMaxAckPending bounds the messages delivered and not yet
-	// acked (the server keeps an entry for each). 2^21 is about 3.3 s of
-	// the fastest flow measured on one core (~630k messages/s), several
-	// epochs' worth; reaching it pauses delivery until the next Ack.
-	consumerMaxAckPending = 1 << 21
-	// pullExpiry is the lifetime of one pull request; heartbeats come at
-	// half of it, so a consumer deleted while the stream is idle is
-	// noticed within about this long.
-	pullExpiry = 5 * time.Second
-	// maxAckQueue bounds the batch ends the reader remembers for acking.
-	maxAckQueue = 4096
-)
+// pullExpiry is the lifetime of one pull request; heartbeats come at
+// half of it, so a consumer deleted while the stream is idle is noticed
+// within about this long.
+const pullExpiry = 5 * time.Second
 
 // Config describes the stream of one source and how to batch it.
 type Config struct {
@@ -142,7 +127,9 @@ type Stats struct {
 	Batches     uint64 // calls of HandleBatch
 	Redelivered uint64 // redeliveries dropped
 	LastSeq     uint64 // stream sequence of the newest message handed over
-	AckedSeq    uint64 // stream sequence of the newest ack sent
+	// ProcessedSeq is the newest sequence the caller said is processed
+	// (Processed).
+	ProcessedSeq uint64
 }
 
 // Reader reads one source's stream with a durable pull consumer and hands
@@ -156,12 +143,8 @@ type Reader struct {
 	prefetch int    // messages the iterator keeps requested ahead
 
 	running atomic.Bool
-	ackWant atomic.Uint64 // newest sequence the caller has processed (Ack)
 
-	wakeMu sync.Mutex
-	wake   context.CancelFunc // ends the Run goroutine's idle wait; nil when not idle
-
-	messages, events, rejects, batches, redelivered, lastSeq, ackedSeq atomic.Uint64
+	messages, events, rejects, batches, redelivered, lastSeq, processedSeq atomic.Uint64
 }
 
 // NewReader returns a reader of cfg's stream through js. Batches are
@@ -192,33 +175,27 @@ func (r *Reader) ConsumerName() string { return r.consumer }
 // Stats returns the reader's counters. Safe from any goroutine.
 func (r *Reader) Stats() Stats {
 	return Stats{
-		Messages:    r.messages.Load(),
-		Events:      r.events.Load(),
-		Rejects:     r.rejects.Load(),
-		Batches:     r.batches.Load(),
-		Redelivered: r.redelivered.Load(),
-		LastSeq:     r.lastSeq.Load(),
-		AckedSeq:    r.ackedSeq.Load(),
+		Messages:     r.messages.Load(),
+		Events:       r.events.Load(),
+		Rejects:      r.rejects.Load(),
+		Batches:      r.batches.Load(),
+		Redelivered:  r.redelivered.Load(),
+		LastSeq:      r.lastSeq.Load(),
+		ProcessedSeq: r.processedSeq.Load(),
 	}
 }
 
-// Ack says that every message with stream sequence <= seq is processed
-// (its effects are durable). Safe from any goroutine; it does not block.
-// The Run goroutine then acks, with the AckAll policy, the end of the
-// newest batch with LastSeq <= seq; so an Ack at a batch's LastSeq is
-// exact and one inside a batch acks up to the previous batch.
-func (r *Reader) Ack(seq uint64) {
+// Processed says that every message with stream sequence <= seq is
+// processed. It only records seq, for Stats.ProcessedSeq (it never goes
+// back); nothing is sent to the server (see doc.go, "Positions, not
+// acknowledgements"). Safe from any goroutine.
+func (r *Reader) Processed(seq uint64) {
 	for {
-		old := r.ackWant.Load()
-		if seq <= old || r.ackWant.CompareAndSwap(old, seq) {
-			break
+		old := r.processedSeq.Load()
+		if seq <= old || r.processedSeq.CompareAndSwap(old, seq) {
+			return
 		}
 	}
-	r.wakeMu.Lock()
-	if r.wake != nil {
-		r.wake()
-	}
-	r.wakeMu.Unlock()
 }
 
 // errConsumerGone means the consumer was deleted under a running reader.
@@ -232,8 +209,9 @@ var errConsumerGone = errors.New("consumer deleted")
 // Run, from the caller's checkpoint, delivers them again). Any other
 // return is the error that stopped it.
 //
-// Run resets the ack request to startSeq-1: messages before startSeq are
-// taken as processed. One Reader runs one Run at a time.
+// Run sets the processed sequence to startSeq-1: messages
+// before startSeq are taken as processed. One Reader runs one Run at a
+// time.
 //
 // If the consumer is deleted while Run reads (by an operator, say), Run
 // logs a warning and re-creates it at the message after the last one
@@ -247,7 +225,7 @@ func (r *Reader) Run(ctx context.Context, startSeq uint64, h Handler) error {
 	if startSeq == 0 {
 		startSeq = 1
 	}
-	r.ackWant.Store(startSeq - 1)
+	r.processedSeq.Store(startSeq - 1)
 	r.log.Info("source reader started", "stream", r.cfg.Stream, "start_seq", startSeq)
 	err := r.run(ctx, startSeq, h)
 	if ctx.Err() != nil {
@@ -294,18 +272,9 @@ type run struct {
 	// The current batch: messages received but not handed over.
 	n           int    // messages in it, rows and rejects
 	first, last uint64 // their sequences
-	lastMsg     jetstream.Msg
 	rejects     []Reject
 	batchCtx    context.Context // done MaxWait after the first message
 	batchCancel context.CancelFunc
-
-	acks    []ackEntry // ends of batches handed over and not yet acked, by seq
-	ackHead int        // acks[:ackHead] are done
-}
-
-type ackEntry struct {
-	seq uint64
-	msg jetstream.Msg
 }
 
 // consume creates the consumer at rn.next and reads until an error.
@@ -320,21 +289,17 @@ func (rn *run) consume(ctx context.Context) error {
 		return fmt.Errorf("source %q: read consumer %q: %w", r.cfg.Source, r.consumer, err)
 	}
 	defer it.Stop()
-	// Acks of batches seen by a deleted consumer cannot be sent to this one.
-	clear(rn.acks)
-	rn.acks, rn.ackHead = rn.acks[:0], 0
 
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rn.sendAck()
-		var msg jetstream.Msg
-		if rn.n == 0 {
-			msg, err = rn.waitIdle(ctx, it)
-		} else {
-			msg, err = it.Next(jetstream.NextContext(rn.batchCtx))
+		// An empty batch has no deadline: wait for its first message.
+		wait := ctx
+		if rn.n > 0 {
+			wait = rn.batchCtx
 		}
+		msg, err := it.Next(jetstream.NextContext(wait))
 		if err != nil {
 			switch {
 			case ctx.Err() != nil:
@@ -343,8 +308,6 @@ func (rn *run) consume(ctx context.Context) error {
 				if err := rn.flush(ctx); err != nil {
 					return err
 				}
-			case errors.Is(err, context.Canceled):
-				// Woken by Ack.
 			case errors.Is(err, jetstream.ErrNoHeartbeat):
 				// The iterator re-pulls by itself; a missing consumer
 				// sends no heartbeats, so look whether it still exists.
@@ -365,27 +328,6 @@ func (rn *run) consume(ctx context.Context) error {
 	}
 }
 
-// waitIdle waits for the first message of a batch, and returns early with
-// context.Canceled when Ack asks for an ack.
-func (rn *run) waitIdle(ctx context.Context, it jetstream.MessagesContext) (jetstream.Msg, error) {
-	r := rn.r
-	idle, cancel := context.WithCancel(ctx)
-	defer cancel()
-	r.wakeMu.Lock()
-	r.wake = cancel
-	r.wakeMu.Unlock()
-	defer func() {
-		r.wakeMu.Lock()
-		r.wake = nil
-		r.wakeMu.Unlock()
-	}()
-	// An Ack that came before r.wake was set did not wake us: look now.
-	if rn.ackable() {
-		return nil, context.Canceled
-	}
-	return it.Next(jetstream.NextContext(idle))
-}
-
 // createAttempts bounds the retries of a failed consumer create (about 10 s).
 const createAttempts = 15
 
@@ -400,10 +342,7 @@ func (rn *run) createConsumer(ctx context.Context) (jetstream.Consumer, error) {
 		Durable:       r.consumer,
 		Description:   "sessionsql source " + r.cfg.Source,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckAllPolicy,
-		AckWait:       consumerAckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: consumerMaxAckPending,
+		AckPolicy:     jetstream.AckNonePolicy,
 		ReplayPolicy:  jetstream.ReplayInstantPolicy,
 	}
 	if rn.next > 1 {
@@ -451,7 +390,7 @@ func (rn *run) receive(ctx context.Context, msg jetstream.Msg) error {
 		rn.batchCtx, rn.batchCancel = context.WithTimeout(ctx, r.cfg.MaxWait)
 	}
 	rn.n++
-	rn.last, rn.lastMsg = seq, msg
+	rn.last = seq
 	data := msg.Data()
 	if !r.cfg.NDJSON {
 		rn.decode(seq, data, msg)
@@ -516,8 +455,7 @@ func (rn *run) flush(ctx context.Context) error {
 		r.log.Warn("messages rejected", "count", nrej, "first_seq", rn.first, "last_seq", rn.last)
 	}
 	r.log.Debug("batch", "first_seq", rn.first, "last_seq", rn.last, "rows", rows, "rejects", nrej)
-	rn.pushAck(ackEntry{seq: rn.last, msg: rn.lastMsg})
-	rn.n, rn.lastMsg = 0, nil
+	rn.n = 0
 	return nil
 }
 
@@ -533,56 +471,6 @@ func (rn *run) cancelBatch() {
 		rn.batchCancel()
 		rn.batchCtx, rn.batchCancel = nil, nil
 	}
-}
-
-// pushAck remembers the end of a batch handed over. Past maxAckQueue
-// entries it drops every other one (never the newest): acks then land on
-// an earlier batch end, which is later covered by the next one.
-func (rn *run) pushAck(e ackEntry) {
-	if rn.ackHead > 0 && rn.ackHead >= len(rn.acks)/2 {
-		n := copy(rn.acks, rn.acks[rn.ackHead:])
-		clear(rn.acks[n:])
-		rn.acks, rn.ackHead = rn.acks[:n], 0
-	}
-	rn.acks = append(rn.acks, e)
-	if len(rn.acks) > maxAckQueue {
-		q := rn.acks
-		j := 0
-		for i := range q {
-			if i%2 == 1 || i == len(q)-1 {
-				q[j] = q[i]
-				j++
-			}
-		}
-		clear(q[j:])
-		rn.acks = q[:j]
-	}
-}
-
-// ackable reports whether Ack asked for an ack sendAck would send.
-func (rn *run) ackable() bool {
-	return rn.ackHead < len(rn.acks) && rn.acks[rn.ackHead].seq <= rn.r.ackWant.Load()
-}
-
-// sendAck acks the newest batch end <= the sequence Ack asked for.
-func (rn *run) sendAck() {
-	if !rn.ackable() {
-		return
-	}
-	want := rn.r.ackWant.Load()
-	i := rn.ackHead
-	for i+1 < len(rn.acks) && rn.acks[i+1].seq <= want {
-		i++
-	}
-	e := rn.acks[i]
-	clear(rn.acks[rn.ackHead : i+1])
-	rn.ackHead = i + 1
-	if err := e.msg.Ack(); err != nil {
-		// AckAll: the next ack covers this one.
-		rn.r.log.Warn("ack failed", "seq", e.seq, "err", err)
-		return
-	}
-	rn.r.ackedSeq.Store(e.seq)
 }
 
 // streamSeq returns the stream sequence in a JetStream ack subject:

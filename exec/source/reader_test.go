@@ -196,7 +196,7 @@ func publish(t testing.TB, js jetstream.JetStream, subject string, payloads ...[
 	}
 }
 
-func ackFloor(t testing.TB, js jetstream.JetStream, stream, consumer string) uint64 {
+func consumerInfo(t testing.TB, js jetstream.JetStream, stream, consumer string) *jetstream.ConsumerInfo {
 	t.Helper()
 	c, err := js.Consumer(context.Background(), stream, consumer)
 	if err != nil {
@@ -206,12 +206,13 @@ func ackFloor(t testing.TB, js jetstream.JetStream, stream, consumer string) uin
 	if err != nil {
 		t.Fatal(err)
 	}
-	return info.AckFloor.Stream
+	return info
 }
 
 // TestReader publishes good and bad messages and checks that every good
-// one arrives once, in order, every bad one as a reject, that Ack moves
-// the consumer's ack floor, and that a second Run starts where asked.
+// one arrives once, in order, every bad one as a reject, that the consumer
+// acks nothing while Processed records the position, and that a second
+// Run starts where asked.
 func TestReader(t *testing.T) {
 	e := startServer(t)
 	js := connect(t, e.ClientURL())
@@ -264,31 +265,20 @@ func TestReader(t *testing.T) {
 	}
 	st := r.Stats()
 	if st.Messages != total || st.Events != uint64(len(wantSeqs)) || st.Rejects != uint64(len(wantBad)) ||
-		st.LastSeq != total || st.Batches != uint64(len(batches)) || st.AckedSeq != 0 {
+		st.LastSeq != total || st.Batches != uint64(len(batches)) || st.ProcessedSeq != 0 {
 		t.Errorf("stats %+v", st)
 	}
 
-	// Nothing is acked until Ack. An Ack inside a batch acks the end of
-	// the batch before; one at a batch's end acks exactly there.
-	if f := ackFloor(t, js, "PLAYS", r.ConsumerName()); f != 0 {
-		t.Fatalf("ack floor %d before any Ack", f)
+	// The consumer acks nothing: positions are the caller's (doc.go).
+	info := consumerInfo(t, js, "PLAYS", r.ConsumerName())
+	if info.Config.AckPolicy != jetstream.AckNonePolicy || info.NumAckPending != 0 || info.Delivered.Stream != total {
+		t.Fatalf("consumer: ack policy %s, %d pending acks, delivered up to %d; want none, 0, %d",
+			info.Config.AckPolicy, info.NumAckPending, info.Delivered.Stream, total)
 	}
-	b1, b2 := batches[1], batches[2]
-	r.Ack(b2.FirstSeq)
-	waitFor(t, 5*time.Second, "ack floor at the end of batch 1", func() bool {
-		return ackFloor(t, js, "PLAYS", r.ConsumerName()) == b1.LastSeq
-	})
-	r.Ack(b2.LastSeq)
-	waitFor(t, 5*time.Second, "ack floor at the end of batch 2", func() bool {
-		return ackFloor(t, js, "PLAYS", r.ConsumerName()) == b2.LastSeq
-	})
-	r.Ack(1) // never goes back
-	r.Ack(total)
-	waitFor(t, 5*time.Second, "ack floor at the end", func() bool {
-		return ackFloor(t, js, "PLAYS", r.ConsumerName()) == total
-	})
-	if st := r.Stats(); st.AckedSeq != total {
-		t.Errorf("AckedSeq %d, want %d", st.AckedSeq, total)
+	r.Processed(batches[2].LastSeq)
+	r.Processed(1) // never goes back
+	if st := r.Stats(); st.ProcessedSeq != batches[2].LastSeq {
+		t.Errorf("ProcessedSeq %d, want %d", st.ProcessedSeq, batches[2].LastSeq)
 	}
 	if err := stop(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run returned %v, want context.Canceled", err)
@@ -310,8 +300,8 @@ func TestReader(t *testing.T) {
 		t.Fatalf("second run: %d rows from %d, %d rejects; want %d rows from %d, 5 rejects",
 			len(seqs2), seqs2[0], len(rejects2), len(want2), want2[0])
 	}
-	if f := ackFloor(t, js, "PLAYS", r.ConsumerName()); f != k-1 {
-		t.Errorf("new consumer's ack floor %d, want %d", f, k-1)
+	if st := r.Stats(); st.ProcessedSeq != k-1 {
+		t.Errorf("second run: ProcessedSeq %d, want %d", st.ProcessedSeq, k-1)
 	}
 	// Live messages arrive in the running reader.
 	publish(t, js, "plays.b", goodEvent(total+1))

@@ -312,11 +312,24 @@ func (b *epochBuffer) release() {
 
 // epoch is one checkpointed epoch on its way to being committed.
 type epoch struct {
-	n, pos  uint64
-	blob    []byte
-	changes []tableChanges
-	bytes   int64
-	at      time.Time // when the checkpoint was taken
+	n, pos   uint64
+	blob     []byte
+	changes  []tableChanges
+	bytes    int64
+	received int64     // rows of changes before coalesce
+	at       time.Time // when the checkpoint was taken
+}
+
+// changeRows is the number of rows c upserts and deletes.
+func changeRows(c exec.Changes) int64 {
+	var n int64
+	if c.Upserts != nil {
+		n += c.Upserts.NumRows()
+	}
+	if c.Deletes != nil {
+		n += c.Deletes.NumRows()
+	}
+	return n
 }
 
 func (ep *epoch) release() {
@@ -326,11 +339,28 @@ func (ep *epoch) release() {
 	ep.changes = nil
 }
 
+// sinkTotals add up the committed epochs' writes to the sink database,
+// for EXPLAIN ANALYZE and /metrics.
+type sinkTotals struct {
+	epochs   atomic.Int64
+	received atomic.Int64 // rows the pipeline wrote, before Coalesce
+	upserts  atomic.Int64 // rows upserted (or appended)
+	deletes  atomic.Int64 // keys deleted
+	txNanos  atomic.Int64 // time in the epochs' transactions
+}
+
+// String is EXPLAIN ANALYZE's line for the sink.
+func (s *sinkTotals) String() string {
+	return fmt.Sprintf("Commits to PostgreSQL: epochs=%d received=%d upserts=%d deletes=%d time=%s",
+		s.epochs.Load(), s.received.Load(), s.upserts.Load(), s.deletes.Load(), time.Duration(s.txNanos.Load()).Round(time.Microsecond))
+}
+
 // committer commits a view's epochs in order (see the top of this file).
 type committer struct {
 	view  string
 	store *checkpointStore
 	pg    *sink.Postgres // nil: checkpoints only
+	mem   memory.Allocator
 	log   *slog.Logger
 
 	buf      epochBuffer // written by the pipeline's goroutine only
@@ -349,12 +379,13 @@ type committer struct {
 	waiting                      atomic.Bool  // the pipeline waits for room in the queue
 	unavailable                  atomic.Value // string: "sink unavailable: why" (or sink error, checkpoints unavailable) while commits fail; "" when fine
 	queued                       atomic.Int64 // bytes of changes queued for commit
+	sink                         sinkTotals   // of the epochs committed to the sink database
 
 	stopOnce sync.Once
 }
 
-func newCommitter(view string, store *checkpointStore, pg *sink.Postgres, log *slog.Logger, limit int64, epochAfter, pos uint64) *committer {
-	c := &committer{view: view, store: store, pg: pg, log: log, limit: limit, next: epochAfter + 1, last: pos,
+func newCommitter(view string, store *checkpointStore, pg *sink.Postgres, mem memory.Allocator, log *slog.Logger, limit int64, epochAfter, pos uint64) *committer {
+	c := &committer{view: view, store: store, pg: pg, mem: mem, log: log, limit: limit, next: epochAfter + 1, last: pos,
 		queue: make(chan *epoch, epochQueue), done: make(chan struct{})}
 	c.committedEpoch.Store(epochAfter)
 	c.committedPos.Store(pos)
@@ -457,7 +488,13 @@ func (c *committer) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ep := <-c.queue:
-			err := c.commitRetrying(ctx, ep)
+			err := c.coalesce(ep)
+			if err == nil {
+				err = c.commitRetrying(ctx, ep)
+			} else {
+				c.unavailable.Store("sink error: " + shortErr(err))
+				c.log.Error("epoch not committed", "epoch", ep.n, "err", err)
+			}
 			c.queued.Add(-ep.bytes)
 			ep.release()
 			if err != nil {
@@ -465,6 +502,42 @@ func (c *committer) run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// coalesce replaces the epoch's changes, one per batch the pipeline
+// pushed, with their net effect per table (sink.TableSpec.Coalesce): a
+// row updated by many batches of the epoch is written once, in change
+// sets of about 10,000 rows.
+func (c *committer) coalesce(ep *epoch) error {
+	var tables []*sink.PGTable
+	byTable := map[*sink.PGTable][]exec.Changes{}
+	for _, ch := range ep.changes {
+		if _, ok := byTable[ch.t]; !ok {
+			tables = append(tables, ch.t)
+		}
+		byTable[ch.t] = append(byTable[ch.t], ch.c)
+	}
+	var out []tableChanges
+	received := int64(0)
+	for _, ch := range ep.changes {
+		received += changeRows(ch.c)
+	}
+	ep.received = received
+	for _, t := range tables {
+		cs, err := t.Spec().Coalesce(c.mem, byTable[t], sink.DefaultCoalesceRows)
+		if err != nil {
+			for _, tc := range out {
+				tc.c.Release()
+			}
+			return fmt.Errorf("sink table %q: %w", t.Spec().Name, err)
+		}
+		for _, cc := range cs {
+			out = append(out, tableChanges{t, cc})
+		}
+	}
+	ep.release()
+	ep.changes = out
+	return nil
 }
 
 // commitRetrying commits ep, retrying with backoff until it succeeds or
@@ -537,7 +610,19 @@ func (c *committer) commit(ctx context.Context, ep *epoch, stored *bool) error {
 		if err != nil {
 			return err
 		}
-		c.txNanos.Store(int64(time.Since(t0)))
+		took := int64(time.Since(t0))
+		c.txNanos.Store(took)
+		c.sink.txNanos.Add(took)
+		c.sink.epochs.Add(1)
+		c.sink.received.Add(ep.received)
+		for _, ch := range ep.changes {
+			if ch.c.Upserts != nil {
+				c.sink.upserts.Add(ch.c.Upserts.NumRows())
+			}
+			if ch.c.Deletes != nil {
+				c.sink.deletes.Add(ch.c.Deletes.NumRows())
+			}
+		}
 	}
 	c.latencyNanos.Store(int64(time.Since(ep.at)))
 	c.committedEpoch.Store(ep.n)

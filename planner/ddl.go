@@ -295,7 +295,7 @@ func (e *Engine) startView(ctx context.Context, def *catalog.View, plan *viewPla
 		start, epoch, state = ck.pos, ck.epoch, ck.state
 	}
 	log := e.log.With("component", "view", "view", def.Name)
-	v.commit = newCommitter(def.Name, e.ckpt, e.pg, log, e.sinkBuffer, epoch, start)
+	v.commit = newCommitter(def.Name, e.ckpt, e.pg, e.mem, log, e.sinkBuffer, epoch, start)
 	tables := []exec.Table{}
 	if v.resultPG != nil {
 		tables = append(tables, v.commit.table(v.resultPG))

@@ -85,6 +85,12 @@ var (
 		"Checkpoints put off because earlier epochs were still being committed (the epoch grew instead).", viewLabels, nil)
 	viewSinkCommitDesc = prometheus.NewDesc("sessionsql_view_sink_commit_seconds",
 		"Duration of the view's last PostgreSQL transaction: an epoch's result changes and its progress row.", viewLabels, nil)
+	viewSinkRowsDesc = prometheus.NewDesc("sessionsql_view_sink_rows_total",
+		"Rows the view's committed epochs wrote to the sink database, by op: upsert or delete (after each epoch's changes were coalesced per key).", append(viewLabels, "op"), nil)
+	viewSinkReceivedDesc = prometheus.NewDesc("sessionsql_view_sink_received_rows_total",
+		"Rows of changes the view's pipeline sent to the sink database's tables in committed epochs, before they were coalesced per key.", viewLabels, nil)
+	viewSinkSecondsDesc = prometheus.NewDesc("sessionsql_view_sink_transaction_seconds_total",
+		"Time spent in the PostgreSQL transactions of the view's committed epochs.", viewLabels, nil)
 	viewCommitLatencyDesc = prometheus.NewDesc("sessionsql_view_commit_latency_seconds",
 		"Time from the view's last committed checkpoint to the end of its commit (queueing, checkpoint store, sink).", viewLabels, nil)
 	viewCheckpointBytesDesc = prometheus.NewDesc("sessionsql_view_checkpoint_bytes",
@@ -101,7 +107,7 @@ var (
 		sourceLastSeqDesc, sourceProcessedSeqDesc, sourceLagDesc, sourceStateDesc,
 		viewEventsDesc, viewLateDesc, viewUnmatchedDesc, viewRowsEmittedDesc, viewRowsRetractedDesc,
 		viewOpenWindowsDesc, viewStateBytesDesc, viewPositionDesc, viewLagDesc, viewStateDesc,
-		viewWatermarkDesc, viewWatermarkLagDesc, viewCommittedDesc, viewCheckpointsDesc, viewCheckpointsDeferredDesc, viewSinkCommitDesc, viewCommitLatencyDesc, viewCheckpointBytesDesc,
+		viewWatermarkDesc, viewWatermarkLagDesc, viewCommittedDesc, viewCheckpointsDesc, viewCheckpointsDeferredDesc, viewSinkCommitDesc, viewSinkRowsDesc, viewSinkReceivedDesc, viewSinkSecondsDesc, viewCommitLatencyDesc, viewCheckpointBytesDesc,
 		viewCheckpointSecondsDesc, viewSinkQueuedDesc,
 	}
 )
@@ -244,6 +250,13 @@ func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 		constMetric(ch, viewCheckpointsDesc, prometheus.CounterValue, float64(v.commit.checkpoints.Load()), v.name, v.source)
 		constMetric(ch, viewCheckpointsDeferredDesc, prometheus.CounterValue, float64(v.commit.deferred.Load()), v.name, v.source)
 		constMetric(ch, viewSinkCommitDesc, prometheus.GaugeValue, float64(v.commit.txNanos.Load())/1e9, v.name, v.source)
+		if v.commit.pg != nil {
+			sk := &v.commit.sink
+			constMetric(ch, viewSinkRowsDesc, prometheus.CounterValue, float64(sk.upserts.Load()), v.name, v.source, "upsert")
+			constMetric(ch, viewSinkRowsDesc, prometheus.CounterValue, float64(sk.deletes.Load()), v.name, v.source, "delete")
+			constMetric(ch, viewSinkReceivedDesc, prometheus.CounterValue, float64(sk.received.Load()), v.name, v.source)
+			constMetric(ch, viewSinkSecondsDesc, prometheus.CounterValue, float64(sk.txNanos.Load())/1e9, v.name, v.source)
+		}
 		constMetric(ch, viewCommitLatencyDesc, prometheus.GaugeValue, float64(v.commit.latencyNanos.Load())/1e9, v.name, v.source)
 		constMetric(ch, viewCheckpointBytesDesc, prometheus.GaugeValue, float64(v.commit.lastBytes.Load()), v.name, v.source)
 		constMetric(ch, viewCheckpointSecondsDesc, prometheus.GaugeValue, float64(v.commit.lastNanos.Load())/1e9, v.name, v.source)

@@ -472,5 +472,8 @@ func (e *Engine) explainAnalyze(name *sql.Ident) ([]string, error) {
 		line := &lines[len(stats)-1-i]
 		*line += fmt.Sprintf("  (rows=%d batches=%d time=%s)", st.Rows, st.Batches, st.Time.Round(time.Microsecond))
 	}
+	if v.commit.pg != nil {
+		lines = append(lines, v.commit.sink.String())
+	}
 	return append(lines, fmt.Sprintf("Source %s: %d events, state %s, position %d", v.def.Source, v.pipe.Events(), v.pipe.State(), v.pipe.Position())), nil
 }

@@ -39,7 +39,7 @@ func TestBenchPostgres(t *testing.T) {
 	dsn := pgtest.DSN(t) // skips, or fails under CI=true, without PostgreSQL
 	out := benchSmall(t, "--postgres", dsn, "--checkpoint-interval", "100ms")
 	for _, want := range []string{"end to end, PostgreSQL (epochs of 100ms)", "PostgreSQL COPY -> merge, all new",
-		"PostgreSQL COPY -> merge, all updates", "end to end, PostgreSQL, rows written", "sink ceiling: plain SQL",
+		"PostgreSQL COPY -> merge, all updates", "sink: rows written, coalesced per epoch", "sink: rows/s in its transactions", "sink ceiling: plain SQL",
 		"answer checked: ", ", PostgreSQL\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

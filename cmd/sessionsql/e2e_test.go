@@ -430,6 +430,7 @@ func TestSessionsMatchPostgresOracle(t *testing.T) {
 		}
 	}
 	compare("first run")
+	checkSinkFigures(t, conn, "play_sessions", resultRows)
 
 	// The live table over the wire holds the same rows.
 	var live int64
@@ -455,6 +456,36 @@ func TestSessionsMatchPostgresOracle(t *testing.T) {
 	must(pg.QueryRow(ctx, `SELECT count(*) FROM plays_rejects`).Scan(&pgRej))
 	if pgRej != int64(rejects) {
 		t.Fatalf("rejects in PostgreSQL after restart: %d, published %d", pgRej, rejects)
+	}
+}
+
+// checkSinkFigures reads EXPLAIN ANALYZE's line on a view's commits to
+// PostgreSQL: the rows written (upserts and deletes, after each epoch was
+// coalesced per key) are no more than the rows the pipeline sent, and
+// every one of the table's final rows was upserted.
+func checkSinkFigures(t *testing.T, conn *pgx.Conn, view string, finalRows int64) {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), "EXPLAIN ANALYZE "+view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var epochs, received, upserts, deletes int64
+	var took string
+	found := false
+	for _, l := range lines {
+		if _, err := fmt.Sscanf(strings.TrimLeft(l, " └─"), "Commits to PostgreSQL: epochs=%d received=%d upserts=%d deletes=%d time=%s",
+			&epochs, &received, &upserts, &deletes, &took); err == nil {
+			found = true
+		}
+	}
+	t.Logf("sink: %d epochs, %d rows received, %d upserted, %d deleted, in %s", epochs, received, upserts, deletes, took)
+	if !found || epochs < 1 || upserts+deletes > received || upserts < finalRows {
+		t.Fatalf("EXPLAIN ANALYZE's sink figures: want epochs >= 1, upserts + deletes <= received, upserts >= %d final rows:\n%s",
+			finalRows, strings.Join(lines, "\n"))
 	}
 }
 

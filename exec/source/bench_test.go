@@ -104,8 +104,9 @@ func BenchmarkReaderConsume(b *testing.B) {
 }
 
 // BenchmarkTransport measures the transport alone, without decoding:
-// Consumer.Messages with AckNone (what Reader uses) and with AckAll's
-// pending tracking on the server, and a loop of Consumer.Fetch.
+// Consumer.Messages with AckNone and with AckAll's pending tracking on the
+// server, Consumer.Consume with AckNone (what Reader uses), and a loop of
+// Consumer.Fetch.
 func BenchmarkTransport(b *testing.B) {
 	e := benchStream(b)
 	js := connect(b, e.ClientURL())
@@ -143,6 +144,27 @@ func BenchmarkTransport(b *testing.B) {
 			reportRate(b, events, processCPU()-cpu0)
 		})
 	}
+	b.Run("consume/prefetch=8192/AckNone", func(b *testing.B) {
+		events := 0
+		cpu0 := processCPU()
+		for b.Loop() {
+			done := make(chan struct{})
+			n := 0
+			cc, err := newConsumer(b, jetstream.AckNonePolicy).Consume(func(jetstream.Msg) {
+				if n++; n == benchMessages {
+					close(done)
+				}
+			}, jetstream.PullMaxMessages(8192))
+			if err != nil {
+				b.Fatal(err)
+			}
+			<-done
+			cc.Stop()
+			<-cc.Closed()
+			events += benchMessages
+		}
+		reportRate(b, events, processCPU()-cpu0)
+	})
 	for _, n := range []int{1024, 8192} {
 		b.Run(fmt.Sprintf("fetch/batch=%d/AckNone", n), func(b *testing.B) {
 			events := 0

@@ -85,10 +85,14 @@
 //
 // The durable consumer is named ConsumerName(source). Run deletes it and
 // creates it anew at the start sequence (DeliverAll or
-// DeliverByStartSequence), then reads with Consumer.Messages, which keeps
+// DeliverByStartSequence), then reads with Consumer.Consume, which keeps
 // two batches' worth of messages (at least 1024) requested ahead and
 // survives reconnects of the connection (tested by restarting the
-// embedded server under a running reader). If the consumer is deleted
+// embedded server under a running reader). Its message handler decodes
+// into the batch on the subscription's goroutine, and a timer hands a
+// partial batch over MaxWait after its first message; a mutex keeps the
+// two apart (uncontended but for the timer). A Handler that blocks blocks
+// the handler, and no more messages are pulled meanwhile. If the consumer is deleted
 // under a running reader, the reader re-creates it at the message after
 // the last one received and goes on, logged at Warn: nothing is lost or
 // repeated. The server tells a waiting pull request at once; without one,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -140,7 +141,7 @@ type Reader struct {
 	mem      memory.Allocator
 	log      *slog.Logger
 	consumer string // durable name
-	prefetch int    // messages the iterator keeps requested ahead
+	prefetch int    // messages the consumer keeps requested ahead
 
 	running atomic.Bool
 
@@ -250,8 +251,8 @@ func (r *Reader) run(ctx context.Context, startSeq uint64, h Handler) error {
 	}
 	defer dec.Release()
 
-	rn := &run{r: r, h: h, dec: dec, next: startSeq}
-	defer rn.cancelBatch()
+	rn := newRun(r, h, dec, startSeq)
+	defer rn.timer.Stop()
 	for {
 		err := rn.consume(ctx)
 		if !errors.Is(err, errConsumerGone) || ctx.Err() != nil {
@@ -262,69 +263,145 @@ func (r *Reader) run(ctx context.Context, startSeq uint64, h Handler) error {
 	}
 }
 
-// run is the state of one Run.
+// run is the state of one Run. The consumer's message handler and the
+// MaxWait timer both work on it, under mu: one at a time, and neither
+// once stopped is set.
 type run struct {
-	r    *Reader
-	h    Handler
-	dec  *Decoder
-	next uint64 // stream sequence after the newest message received
+	r     *Reader
+	h     Handler
+	dec   *Decoder
+	timer *time.Timer // calls expire MaxWait after a batch's first message
+
+	mu      sync.Mutex
+	ctx     context.Context // of the current consume
+	failed  chan error      // the first error of the handler or the timer (buffered, 1)
+	stopped bool            // after an error: drop whatever still comes
+	next    uint64          // stream sequence after the newest message received
 
 	// The current batch: messages received but not handed over.
 	n           int    // messages in it, rows and rejects
 	first, last uint64 // their sequences
+	deadline    time.Time
 	rejects     []Reject
-	batchCtx    context.Context // done MaxWait after the first message
-	batchCancel context.CancelFunc
+}
+
+// newRun returns the state of a Run from stream sequence next.
+func newRun(r *Reader, h Handler, dec *Decoder, next uint64) *run {
+	rn := &run{r: r, h: h, dec: dec, next: next, ctx: context.Background()}
+	rn.timer = time.AfterFunc(time.Hour, rn.expire)
+	rn.timer.Stop()
+	return rn
 }
 
 // consume creates the consumer at rn.next and reads until an error.
+//
+// Messages come through Consumer.Consume: its handler runs on the
+// subscription's goroutine and decodes each message into the batch
+// there. Consumer.Messages costs more CPU per message (its Next arms a
+// heartbeat timer and crosses a channel for every message; see
+// BenchmarkTransport). The handler blocks while the Handler
+// does (backpressure), and the client pulls no more meanwhile.
 func (rn *run) consume(ctx context.Context) error {
 	r := rn.r
 	cons, err := rn.createConsumer(ctx)
 	if err != nil {
 		return err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(r.prefetch), jetstream.PullExpiry(pullExpiry))
+	rn.mu.Lock()
+	rn.ctx, rn.failed, rn.stopped = ctx, make(chan error, 1), false
+	rn.mu.Unlock()
+	noHeartbeat := make(chan struct{}, 1)
+	cc, err := cons.Consume(rn.handle,
+		jetstream.PullMaxMessages(r.prefetch), jetstream.PullExpiry(pullExpiry),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			switch {
+			case errors.Is(err, jetstream.ErrNoHeartbeat):
+				// The client re-pulls by itself; a missing consumer sends
+				// no heartbeats, so look whether it still exists.
+				select {
+				case noHeartbeat <- struct{}{}:
+				default:
+				}
+			case errors.Is(err, jetstream.ErrConsumerDeleted):
+				rn.fail(errConsumerGone)
+			default:
+				r.log.Debug("consumer reports", "consumer", r.consumer, "err", err)
+			}
+		}))
 	if err != nil {
 		return fmt.Errorf("source %q: read consumer %q: %w", r.cfg.Source, r.consumer, err)
 	}
-	defer it.Stop()
-
+	defer func() {
+		// Once Closed, no handler runs: the next consume starts clean.
+		cc.Stop()
+		<-cc.Closed()
+		rn.mu.Lock()
+		rn.stopped = true
+		rn.mu.Unlock()
+	}()
 	for {
-		if err := ctx.Err(); err != nil {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-rn.failed:
 			return err
-		}
-		// An empty batch has no deadline: wait for its first message.
-		wait := ctx
-		if rn.n > 0 {
-			wait = rn.batchCtx
-		}
-		msg, err := it.Next(jetstream.NextContext(wait))
-		if err != nil {
-			switch {
-			case ctx.Err() != nil:
-				return ctx.Err()
-			case errors.Is(err, context.DeadlineExceeded):
-				if err := rn.flush(ctx); err != nil {
-					return err
-				}
-			case errors.Is(err, jetstream.ErrNoHeartbeat):
-				// The iterator re-pulls by itself; a missing consumer
-				// sends no heartbeats, so look whether it still exists.
-				if _, err := cons.Info(ctx); errors.Is(err, jetstream.ErrConsumerNotFound) {
-					return errConsumerGone
-				}
-				r.log.Debug("no heartbeat from the server", "consumer", r.consumer)
-			case errors.Is(err, jetstream.ErrConsumerDeleted):
+		case <-cc.Closed():
+			return fmt.Errorf("source %q: read consumer %q: the subscription closed", r.cfg.Source, r.consumer)
+		case <-noHeartbeat:
+			if _, err := cons.Info(ctx); errors.Is(err, jetstream.ErrConsumerNotFound) {
 				return errConsumerGone
-			default:
-				return fmt.Errorf("source %q: read consumer %q: %w", r.cfg.Source, r.consumer, err)
 			}
-			continue
+			r.log.Debug("no heartbeat from the server", "consumer", r.consumer)
 		}
-		if err := rn.receive(ctx, msg); err != nil {
-			return err
-		}
+	}
+}
+
+// fail records the first error of the current consume and stops taking
+// messages. rn.mu must not be held.
+func (rn *run) fail(err error) {
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	rn.failLocked(err)
+}
+
+func (rn *run) failLocked(err error) {
+	if rn.stopped {
+		return
+	}
+	rn.stopped = true
+	rn.timer.Stop()
+	select {
+	case rn.failed <- err:
+	default:
+	}
+}
+
+// handle is the consumer's message handler.
+func (rn *run) handle(msg jetstream.Msg) {
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	if rn.stopped {
+		return
+	}
+	if err := rn.receive(rn.ctx, msg); err != nil {
+		rn.failLocked(err)
+	}
+}
+
+// expire hands a partial batch over once MaxWait has passed since its
+// first message (the timer's function).
+func (rn *run) expire() {
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	if rn.stopped || rn.n == 0 {
+		return
+	}
+	if wait := time.Until(rn.deadline); wait > 0 {
+		rn.timer.Reset(wait) // a newer batch than the one that set the timer
+		return
+	}
+	if err := rn.flush(rn.ctx); err != nil {
+		rn.failLocked(err)
 	}
 }
 
@@ -373,7 +450,7 @@ func (rn *run) createConsumer(ctx context.Context) (jetstream.Consumer, error) {
 	return cons, nil
 }
 
-// receive adds one message to the current batch.
+// receive adds one message to the current batch; rn.mu is held.
 func (rn *run) receive(ctx context.Context, msg jetstream.Msg) error {
 	r := rn.r
 	seq, ok := streamSeq(msg.Reply())
@@ -387,7 +464,8 @@ func (rn *run) receive(ctx context.Context, msg jetstream.Msg) error {
 	rn.next = seq + 1
 	if rn.n == 0 {
 		rn.first = seq
-		rn.batchCtx, rn.batchCancel = context.WithTimeout(ctx, r.cfg.MaxWait)
+		rn.deadline = time.Now().Add(r.cfg.MaxWait)
+		rn.timer.Reset(r.cfg.MaxWait)
 	}
 	rn.n++
 	rn.last = seq
@@ -424,10 +502,11 @@ func (rn *run) decode(seq uint64, payload []byte, msg jetstream.Msg) {
 	}
 }
 
-// flush hands the current batch over: its rejects first, then its rows.
+// flush hands the current batch over: its rejects first, then its rows;
+// rn.mu is held.
 func (rn *run) flush(ctx context.Context) error {
 	r := rn.r
-	rn.cancelBatch()
+	rn.timer.Stop()
 	if rn.n == 0 {
 		return nil
 	}
@@ -464,13 +543,6 @@ func (rn *run) handlerErr(ctx context.Context, what string, err error) error {
 		return ctx.Err()
 	}
 	return fmt.Errorf("source %q: handle %s %d-%d: %w", rn.r.cfg.Source, what, rn.first, rn.last, err)
-}
-
-func (rn *run) cancelBatch() {
-	if rn.batchCancel != nil {
-		rn.batchCancel()
-		rn.batchCtx, rn.batchCancel = nil, nil
-	}
 }
 
 // streamSeq returns the stream sequence in a JetStream ack subject:

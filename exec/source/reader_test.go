@@ -585,7 +585,8 @@ func (m fakeMsg) Metadata() (*jetstream.MsgMetadata, error) {
 func TestReaderDropsRedeliveries(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	r, err := NewReader(nil, Config{Source: "s", Stream: "S", Columns: testCols, TimeColumn: 1, BatchRows: 10}, mem, testLogger(t))
+	// MaxWait is long: the test hands the batch over itself.
+	r, err := NewReader(nil, Config{Source: "s", Stream: "S", Columns: testCols, TimeColumn: 1, BatchRows: 10, MaxWait: time.Hour}, mem, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -595,8 +596,8 @@ func TestReaderDropsRedeliveries(t *testing.T) {
 	}
 	defer dec.Release()
 	h := &collector{t: t}
-	rn := &run{r: r, h: h, dec: dec, next: 1}
-	defer rn.cancelBatch()
+	rn := newRun(r, h, dec, 1)
+	defer rn.timer.Stop()
 	ctx := context.Background()
 	for _, seq := range []uint64{1, 2, 2, 1, 3, 3} {
 		msg := fakeMsg{reply: fmt.Sprintf("$JS.ACK.S.c.2.%d.1.1.0", seq), data: goodEvent(int(seq))}

@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -9,7 +10,9 @@ import (
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sessionsql/sessionsql/exec"
 )
@@ -37,7 +40,18 @@ type PGTable struct {
 	upsertSQL   string // $1 = batch id
 	deleteStage pgx.Identifier
 	deleteDDL   string
+
+	// mergeOnly counts down the change sets that skip the direct COPY
+	// after one hit an existing key (see ApplyTx).
+	mergeOnly atomic.Int64
 }
+
+// directRetry is how many change sets of a keyed table go straight to the
+// staged merge after a direct COPY met an existing key, before the next
+// one tries again: a view whose upserts are mostly updates (early
+// emission, a rebuild over rows already there) wastes one aborted COPY
+// per directRetry change sets.
+const directRetry = 100
 
 var _ exec.Table = (*PGTable)(nil)
 
@@ -179,8 +193,10 @@ func (t *PGTable) Apply(ctx context.Context, c exec.Changes) error {
 //	INSERT INTO t (cols) SELECT cols FROM stage_u WHERE batch = b
 //	    ON CONFLICT (keys) DO UPDATE SET c = EXCLUDED.c, ...
 //
-// (see deleteSQL for the NULL patterns). For an append-only table it runs
-// COPY t (cols) FROM STDIN BINARY. Errors name the table; IsUnavailable
+// (see deleteSQL for the NULL patterns). Upserts without deletes are
+// first tried as inserts, COPY t (cols) FROM STDIN BINARY in a savepoint
+// (insertDirect), and merged as above only if a key already exists. For
+// an append-only table it runs COPY t (cols) FROM STDIN BINARY. Errors name the table; IsUnavailable
 // tells a broken connection from the rest. After an error tx must be
 // rolled back.
 func (t *PGTable) ApplyTx(ctx context.Context, tx pgx.Tx, c exec.Changes) error {
@@ -197,6 +213,14 @@ func (t *PGTable) ApplyTx(ctx context.Context, tx pgx.Tx, c exec.Changes) error 
 			return t.wrap("append", err)
 		}
 		return nil
+	}
+	if hasUp && !hasDel && t.mergeOnly.Load() <= 0 {
+		done, err := t.insertDirect(ctx, tx, c.Upserts)
+		if done || err != nil {
+			return err
+		}
+	} else if hasUp && !hasDel {
+		t.mergeOnly.Add(-1)
 	}
 	var ddl string
 	switch {
@@ -234,6 +258,36 @@ func (t *PGTable) ApplyTx(ctx context.Context, tx pgx.Tx, c exec.Changes) error 
 		}
 	}
 	return nil
+}
+
+// insertDirect tries to write upserts as inserts: COPY straight into the
+// table, inside a savepoint. A view's rows are mostly new (a final-only
+// view writes each window once), and this is about 2.6 times cheaper for
+// PostgreSQL than COPY into a staging table and INSERT ... ON CONFLICT
+// (330,000 rows on the development machine: 0.53 s against 1.39 s). If
+// a key already exists the COPY fails with unique_violation; the
+// savepoint is rolled back, done is false and the caller merges instead,
+// and the next directRetry change sets merge at once.
+func (t *PGTable) insertDirect(ctx context.Context, tx pgx.Tx, u arrow.RecordBatch) (done bool, err error) {
+	sp, err := tx.Begin(ctx) // a savepoint
+	if err != nil {
+		return false, t.wrap("savepoint", err)
+	}
+	_, err = sp.CopyFrom(ctx, t.ident, t.cols, newBatchSource(u, t.allIdx, -1))
+	if err == nil {
+		if err := sp.Commit(ctx); err != nil {
+			return false, t.wrap("release savepoint", err)
+		}
+		return true, nil
+	}
+	if pgErr := (*pgconn.PgError)(nil); !errors.As(err, &pgErr) || pgErr.Code != pgerrcode.UniqueViolation {
+		return false, t.wrap("copy", err)
+	}
+	if err := sp.Rollback(ctx); err != nil {
+		return false, t.wrap("rollback to savepoint", err)
+	}
+	t.mergeOnly.Store(directRetry)
+	return false, nil
 }
 
 func (t *PGTable) wrap(step string, err error) error {

@@ -945,3 +945,44 @@ func BenchmarkCopyEncode(b *testing.B) {
 		b.ReportMetric(float64(rec.NumRows()*int64(b.N))/b.Elapsed().Seconds(), "rows/s")
 	})
 }
+
+// TestPostgresInsertDirect: upserts of new keys are copied straight into
+// the table; one that meets an existing key (here -0 against 0, and NaN)
+// falls back to the merge in the same transaction, the next directRetry
+// change sets merge at once, and the one after tries the direct COPY
+// again. The table always holds what a Memory table holds.
+func TestPostgresInsertDirect(t *testing.T) {
+	ctx := context.Background()
+	p := openPG(t)
+	mem := newAlloc(t)
+	spec := specOf(t, "direct", []string{"k DOUBLE", "v BIGINT"}, "k")
+	tbl, err := p.EnsureTable(ctx, spec, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := NewMemory(spec, mem)
+	defer model.Close()
+	apply := func(step string, rows [][]any, wantMergeOnly int64) {
+		t.Helper()
+		c := exec.Changes{Upserts: buildRows(t, mem, spec.Schema, rows)}
+		defer c.Release()
+		if err := tbl.Apply(ctx, c); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		if err := model.Apply(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if got := tbl.mergeOnly.Load(); got != wantMergeOnly {
+			t.Fatalf("%s: %d change sets left to merge, want %d", step, got, wantMergeOnly)
+		}
+		if got, want := sortedRendering(spec.Schema, readPG(t, p, spec)), sortedScan(t, model, mem); got != want {
+			t.Fatalf("%s: PostgreSQL holds\n%s\nwant\n%s", step, got, want)
+		}
+	}
+	apply("new keys", [][]any{{0.0, 1}, {1.5, 2}, {math.NaN(), 3}}, 0)
+	apply("an existing key", [][]any{{2.5, 4}, {math.Copysign(0, -1), 5}, {math.NaN(), 6}}, directRetry)
+	for i := range directRetry {
+		apply(fmt.Sprintf("new key %d, merged", i), [][]any{{float64(10 + i), int(i)}}, directRetry-1-int64(i))
+	}
+	apply("new key, direct again", [][]any{{1000.0, 7}}, 0)
+}

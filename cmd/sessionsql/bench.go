@@ -455,7 +455,7 @@ func runBench(ctx context.Context, c *benchConfig, stdout, stderr io.Writer) err
 	var wrong []error
 	checked := []string{"the live table"}
 	if err := want.check("the live table", rows); err != nil {
-		wrong = append(wrong, err)
+		wrong = append(wrong, fmt.Errorf("%w\n(the view processed %d events, %d of them late)", err, live.events, live.late))
 	}
 	runs := []*viewRun{live}
 
@@ -634,6 +634,8 @@ type viewRun struct {
 	wall                time.Duration // CREATE MATERIALIZED VIEW until done
 	processed           time.Duration // until the pipeline had every message and no open window
 	final               int64         // final rows (in PostgreSQL for that run)
+	late                int64         // events the view dropped as late (none are)
+	events              int64         // events the view processed
 	peakOpen, peakState int64
 	profile             []byte // CPU profile of the run; nil if none could be taken
 	profileErr          error
@@ -688,7 +690,7 @@ func measureView(ctx context.Context, conn, pg *pgx.Conn, c *benchConfig, msgs i
 		if pg == nil {
 			pr.show(int(v.pos))
 			if done {
-				run.final = v.emitted
+				run.final, run.late, run.events = v.emitted, v.late, v.events
 				break
 			}
 		} else {
@@ -699,7 +701,7 @@ func measureView(ctx context.Context, conn, pg *pgx.Conn, c *benchConfig, msgs i
 					return nil, fmt.Errorf("count final rows in PostgreSQL: %w", err)
 				}
 				if n == wantFinal {
-					run.final = n
+					run.final, run.late, run.events = n, v.late, v.events
 					break
 				}
 				if n != lastFinal {
@@ -730,8 +732,8 @@ func measureView(ctx context.Context, conn, pg *pgx.Conn, c *benchConfig, msgs i
 
 // viewState is one view's row of SHOW MATERIALIZED VIEWS.
 type viewState struct {
-	status                                    string
-	open, stateBytes, emitted, pos, committed int64
+	status                                                  string
+	open, stateBytes, emitted, late, pos, committed, events int64
 }
 
 // showView reads one view's row of SHOW MATERIALIZED VIEWS.
@@ -751,7 +753,7 @@ func showView(ctx context.Context, conn *pgx.Conn, name string) (viewState, erro
 		}
 		get := func(i int) int64 { v, _ := vals[i].(int64); return v }
 		st, _ := vals[2].(string)
-		return viewState{status: st, open: get(5), stateBytes: get(6), emitted: get(7), pos: get(9), committed: get(12)}, nil
+		return viewState{status: st, open: get(5), stateBytes: get(6), events: get(3), emitted: get(7), late: get(8), pos: get(9), committed: get(12)}, nil
 	}
 	if err := rows.Err(); err != nil {
 		return viewState{}, err

@@ -86,9 +86,12 @@
 // The durable consumer is named ConsumerName(source). Run deletes it and
 // creates it anew at the start sequence (DeliverAll or
 // DeliverByStartSequence), then reads with Consumer.Consume, which keeps
-// two batches' worth of messages (at least 1024) requested ahead and
-// survives reconnects of the connection (tested by restarting the
-// embedded server under a running reader). Its message handler decodes
+// two batches' worth of messages (at least 1024, at most about 8 MiB)
+// requested ahead. When the connection breaks, messages the server had
+// sent may be lost with it, and AckNone never sends them again: so once
+// reconnected the reader re-creates the consumer at the message after the
+// last one received (tested by restarting the embedded server under a
+// running reader). Its message handler decodes
 // into the batch on the subscription's goroutine, and a timer hands a
 // partial batch over MaxWait after its first message; a mutex keeps the
 // two apart (uncontended but for the timer). A Handler that blocks blocks

@@ -13,6 +13,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -202,6 +203,12 @@ func (r *Reader) Processed(seq uint64) {
 // errConsumerGone means the consumer was deleted under a running reader.
 var errConsumerGone = errors.New("consumer deleted")
 
+// errConnectionLost means the connection to NATS broke under a running
+// reader: messages the server had sent may never have arrived, and with
+// AckNone they are not sent again, so the consumer must be re-created at
+// the next message once the connection is back.
+var errConnectionLost = errors.New("connection to NATS lost")
+
 // Run reads the stream, starting at stream sequence startSeq (0 and 1
 // both mean the first message), until ctx is done or something fails. It
 // creates the stream if absent (EnsureStream) and re-creates the durable
@@ -255,11 +262,41 @@ func (r *Reader) run(ctx context.Context, startSeq uint64, h Handler) error {
 	defer rn.timer.Stop()
 	for {
 		err := rn.consume(ctx)
-		if !errors.Is(err, errConsumerGone) || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		switch {
+		case errors.Is(err, errConnectionLost):
+			if err := r.waitConnected(ctx); err != nil {
+				return err
+			}
+			r.log.Info("connection to NATS back; re-creating the consumer at the next message",
+				"consumer", r.consumer, "next_seq", rn.next)
+			continue
+		case !errors.Is(err, errConsumerGone):
 			return err
 		}
 		r.log.Warn("consumer was deleted while reading; re-creating it",
 			"consumer", r.consumer, "next_seq", rn.next)
+	}
+}
+
+// waitConnected waits until the connection to NATS is up again (or
+// closed for good, which is an error).
+func (r *Reader) waitConnected(ctx context.Context) error {
+	nc := r.js.Conn()
+	for {
+		switch nc.Status() {
+		case nats.CONNECTED:
+			return nil
+		case nats.CLOSED:
+			return fmt.Errorf("source %q: %w", r.cfg.Source, nats.ErrConnectionClosed)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 
@@ -307,12 +344,20 @@ func (rn *run) consume(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Registered before the first pull: a break after it is seen.
+	nc := r.js.Conn()
+	broken := nc.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CLOSED)
+	defer nc.RemoveStatusListener(broken)
 	rn.mu.Lock()
 	rn.ctx, rn.failed, rn.stopped = ctx, make(chan error, 1), false
+	if rn.n > 0 {
+		// A batch begun under the previous consumer: its MaxWait goes on.
+		rn.timer.Reset(max(time.Until(rn.deadline), 0))
+	}
 	rn.mu.Unlock()
 	noHeartbeat := make(chan struct{}, 1)
 	cc, err := cons.Consume(rn.handle,
-		jetstream.PullMaxMessages(r.prefetch), jetstream.PullExpiry(pullExpiry),
+		jetstream.PullMaxMessagesWithBytesLimit(r.prefetch, pullBytes(nc)), jetstream.PullExpiry(pullExpiry),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			switch {
 			case errors.Is(err, jetstream.ErrNoHeartbeat):
@@ -345,6 +390,8 @@ func (rn *run) consume(ctx context.Context) error {
 			return ctx.Err()
 		case err := <-rn.failed:
 			return err
+		case <-broken:
+			return errConnectionLost
 		case <-cc.Closed():
 			return fmt.Errorf("source %q: read consumer %q: the subscription closed", r.cfg.Source, r.consumer)
 		case <-noHeartbeat:
@@ -354,6 +401,17 @@ func (rn *run) consume(ctx context.Context) error {
 			r.log.Debug("no heartbeat from the server", "consumer", r.consumer)
 		}
 	}
+}
+
+// pullBytes bounds the bytes one pull request asks for. A client may fall
+// 64 MiB behind by default (the server's max_pending for a connection,
+// nats.go's pending limit for a subscription); past that the server drops
+// the connection, or the client the messages, and what was in flight is
+// lost. 8192 messages of NDJSON can weigh far more (100 events each: ~95
+// MB). 8 MiB, or two of the largest messages the server takes; the client
+// keeps at most about two requests' worth.
+func pullBytes(nc *nats.Conn) int {
+	return int(max(8<<20, 2*nc.MaxPayload()))
 }
 
 // fail records the first error of the current consume and stops taking

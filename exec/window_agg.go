@@ -315,15 +315,18 @@ func (op *WindowAggOp) Push(ctx context.Context, b arrow.RecordBatch) error {
 	op.ids = resize(op.ids, n)
 	op.outs = resize(op.outs, n)
 	op.asg.Assign(keys, op.events, op.ids, op.outs, op)
-	in := windows.Input{Times: op.times, Seqs: op.seqs}
-	for i, a := range op.accs {
-		in.Col = nil
-		if arg := op.spec.Aggs[i].Arg; arg >= 0 {
-			in.Col = b.Column(arg)
+	// Without a row placed (a lazy EVENT_WINDOW defers every row to
+	// Advance) the aggregates have nothing to fold.
+	if op.changedBatch() > 0 {
+		in := windows.Input{Times: op.times, Seqs: op.seqs}
+		for i, a := range op.accs {
+			in.Col = nil
+			if arg := op.spec.Aggs[i].Arg; arg >= 0 {
+				in.Col = b.Column(arg)
+			}
+			a.Update(op.ids, in)
 		}
-		a.Update(op.ids, in)
 	}
-	op.changedBatch()
 	if hb != nil {
 		hb.maxT = int64(MinWatermark)
 		for i, o := range op.outs {
@@ -390,25 +393,32 @@ func (op *WindowAggOp) freeHeld(hb *heldBatch) {
 
 // changedBatch is Changed(id, 1) for every row the batch's Assign placed:
 // one pass over the IDs, which touches a window's bookkeeping again only
-// when it was not already dirty (or EMIT EARLY EVERY n EVENTS counts).
-func (op *WindowAggOp) changedBatch() {
+// when it was not already dirty (or EMIT EARLY EVERY n EVENTS counts). It
+// returns the number of rows placed.
+func (op *WindowAggOp) changedBatch() int {
 	if n := op.asg.Slots(); n > 0 {
 		op.growSlots(windows.ID(n - 1))
 	}
+	placed := 0
 	if op.spec.Emit.EveryEvents > 0 {
 		for _, id := range op.ids {
 			if id != windows.NoWindow {
 				op.Changed(id, 1)
+				placed++
 			}
 		}
-		return
+		return placed
 	}
 	dirty := op.dirty
 	for _, id := range op.ids {
-		if id != windows.NoWindow && !dirty[id] {
-			op.markDirty(id)
+		if id != windows.NoWindow {
+			placed++
+			if !dirty[id] {
+				op.markDirty(id)
+			}
 		}
 	}
+	return placed
 }
 
 // grow makes all the per-slot bookkeeping cover slot id (checkpoints

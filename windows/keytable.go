@@ -139,6 +139,11 @@ func (t *keyTable[V]) insert(key []byte, h uint32) int32 {
 	if (t.live+1)*4 > len(t.index)*3 {
 		t.rehash(max(64, 2*len(t.index)))
 	}
+	if len(key) > inlineKey && t.dead > 4096 && t.dead > len(t.arena)/2 {
+		// Before the new record is in use: compact reads the records in
+		// use, and this one's bytes are still its last key's.
+		t.compact()
+	}
 	var kn int32
 	if n := len(t.free); n > 0 {
 		kn = t.free[n-1]
@@ -153,9 +158,6 @@ func (t *keyTable[V]) insert(key []byte, h uint32) int32 {
 	if len(key) <= inlineKey {
 		copy(r.b[:], key)
 	} else {
-		if t.dead > 4096 && t.dead > len(t.arena)/2 {
-			t.compact()
-		}
 		binary.LittleEndian.PutUint64(r.b[:8], uint64(len(t.arena)))
 		t.arena = append(t.arena, key...)
 	}
@@ -188,11 +190,41 @@ func (t *keyTable[V]) rehash(n int) {
 // reused by a later insert. Index entries after it in its probe run move
 // back (no tombstones), so lookups stay as short as the table is full.
 func (t *keyTable[V]) remove(kn int32) {
+	t.removeHash(kn, t.hash(t.key(kn)))
+}
+
+// removeAll removes the keys numbered kns, in order. Per chunk it hashes
+// the keys and loads their index entries first, so that the cache misses
+// of the index overlap (as lookUp does), then removes them. Numbers not
+// in use are skipped: kns may name a key twice.
+func (t *keyTable[V]) removeAll(kns []int32, hashes *[]uint32) {
+	for lo := 0; lo < len(kns); lo += assignChunk {
+		chunk := kns[lo:min(lo+assignChunk, len(kns))]
+		hs := resize(hashes, len(chunk))
+		var sink uint64
+		for i, kn := range chunk {
+			if !t.recs[kn].used() {
+				continue // named twice: removed by an earlier chunk
+			}
+			h := t.hash(t.key(kn))
+			hs[i] = h
+			sink += t.index[h&t.mask]
+		}
+		t.sink += uint32(sink)
+		for i, kn := range chunk {
+			if t.recs[kn].used() {
+				t.removeHash(kn, hs[i])
+			}
+		}
+	}
+}
+
+// removeHash is remove, given the key's hash h.
+func (t *keyTable[V]) removeHash(kn int32, h uint32) {
 	r := &t.recs[kn]
 	if !r.used() {
 		panic(fmt.Sprintf("windows: key number %d removed twice", kn))
 	}
-	h := t.hash(t.bytesOf(r))
 	want := uint64(h)<<32 | uint64(kn+1)
 	i := h & t.mask
 	for t.index[i] != want {

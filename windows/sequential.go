@@ -61,6 +61,15 @@ type Sequential struct {
 	look     lookup        // the keys of a chunk of the batch
 	due      []settleEntry
 	ords     []int32 // Save: key numbers to the order written
+	wids     []ID    // the last (Assign) or first (Advance) window of each key of a chunk
+	hashes   []uint32
+
+	// forget holds the keys found to hold nothing during an Advance: it
+	// removes them from the key table together (keyTable.removeAll), after
+	// each chunk of keys it settles and at its end, so that their index
+	// entries load at once while their records are still in the cache.
+	// Nothing happens to them in between.
+	forget []int32
 
 	unmatched int   // events found unmatched while settling, not yet reported
 	sink      int64 // keeps prefetching loads alive
@@ -240,18 +249,37 @@ func (s *Sequential) Assign(keys [][]byte, events []Event, ids []ID, outs []Outc
 		hi := min(lo+assignChunk, len(events))
 		lookUp(&s.keys, keys[lo:hi], &s.look)
 		found := s.look.found
+		// The loads go a level at a time, so that no load waits for
+		// another of the same pass: the lookup brought the records in;
+		// then each key's last pending event and last window's ID; then
+		// those windows' slots, and the room for pending events that
+		// keys without any will take from the pool.
+		wids := resize(&s.wids, len(found))
 		var sink int64
-		for _, kn := range found {
+		need := 0 // keys that will take room for pending events
+		for j, kn := range found {
+			wids[j] = NoWindow
 			if kn == noKey {
+				need++
 				continue
 			}
 			k := s.keys.at(kn)
 			if n := len(k.pend); n > 0 {
 				sink += k.pend[n-1].t
+			} else if cap(k.pend) == 0 {
+				need++
 			}
 			if n := len(k.wins); n > 0 {
-				sink += s.w[k.wins[n-1]].end
+				wids[j] = k.wins[n-1]
 			}
+		}
+		for _, id := range wids {
+			if id != NoWindow {
+				sink += s.w[id].end
+			}
+		}
+		for j := len(s.pendPool) - 1; j >= 0 && j >= len(s.pendPool)-need; j-- {
+			sink += s.pendPool[j][:1][0].t
 		}
 		s.sink += sink
 		for i := lo; i < hi; i++ {
@@ -276,9 +304,15 @@ func (s *Sequential) assign(key []byte, kn int32, h uint32, ev *Event, i int, id
 	if kn == noKey {
 		if kn = s.keys.findHash(key, h); kn == noKey {
 			kn = s.keys.insert(key, h)
+			// Every field, one by one: a composite literal would be
+			// built apart and copied in with a write barrier. The slices
+			// keep their room.
 			k := s.keys.at(kn)
 			st := seqState{lastStart: math.MinInt64}
-			*k = seqKey{st: st, tail: st, hidden: NoWindow, qAt: math.MaxInt64, pend: k.pend[:0], wins: k.wins[:0]}
+			k.st, k.tail = st, st
+			k.pend, k.wins = k.pend[:0], k.wins[:0]
+			k.qAt, k.hidden, k.live = math.MaxInt64, NoWindow, 0
+			k.batch, k.batchLast = 0, 0
 		}
 	}
 	k := s.keys.at(kn)
@@ -569,15 +603,33 @@ func (s *Sequential) Advance(wm, lateness int64, o Observer, fire, closed func(i
 		due := s.settleQ.takeBefore(f, s.due[:0])
 		for lo := 0; lo < len(due); lo += assignChunk {
 			chunk := due[lo:min(lo+assignChunk, len(due))]
+			// A level at a time, as in Assign: the records, then their
+			// first pending events and first windows' IDs, then those
+			// windows' slots.
 			var sink int64
 			for _, e := range chunk {
+				if e.kn != noKey {
+					r := &s.keys.recs[e.kn]
+					sink += int64(touch(unsafe.Pointer(r), unsafe.Sizeof(*r)))
+				}
+			}
+			wids := resize(&s.wids, len(chunk))
+			for j, e := range chunk {
+				wids[j] = NoWindow
 				if e.kn == noKey {
 					continue
 				}
-				r := &s.keys.recs[e.kn]
-				sink += int64(touch(unsafe.Pointer(r), unsafe.Sizeof(*r)))
-				if len(r.v.pend) > 0 {
-					sink += r.v.pend[0].t
+				k := &s.keys.recs[e.kn].v
+				if len(k.pend) > 0 {
+					sink += k.pend[0].t
+				}
+				if len(k.wins) > 0 {
+					wids[j] = k.wins[0]
+				}
+			}
+			for _, id := range wids {
+				if id != NoWindow {
+					sink += s.w[id].end
 				}
 			}
 			s.sink += sink
@@ -593,6 +645,7 @@ func (s *Sequential) Advance(wm, lateness int64, o Observer, fire, closed func(i
 					s.schedule(e.kn)
 				}
 			}
+			s.forgetKeys()
 		}
 		s.due = due[:0]
 		if s.unmatched > 0 {
@@ -623,6 +676,13 @@ func (s *Sequential) Advance(wm, lateness int64, o Observer, fire, closed func(i
 		k.live--
 		s.maybeForget(kn)
 	})
+	s.forgetKeys()
+}
+
+// forgetKeys removes the keys of forget from the key table.
+func (s *Sequential) forgetKeys() {
+	s.keys.removeAll(s.forget, &s.hashes)
+	s.forget = s.forget[:0]
 }
 
 // settleAt is the time whose passing by the frontier makes k settle: its
@@ -645,7 +705,8 @@ func (s *Sequential) schedule(kn int32) {
 	}
 }
 
-// maybeForget drops key kn if it holds nothing any more.
+// maybeForget drops key kn if it holds nothing any more: its room goes
+// now, its entry in the key table a little later (see forget).
 func (s *Sequential) maybeForget(kn int32) {
 	k := s.keys.at(kn)
 	if k.live == 0 && len(k.pend) == 0 && s.keys.recs[kn].used() {
@@ -653,7 +714,7 @@ func (s *Sequential) maybeForget(kn int32) {
 		if cap(k.wins) > maxKeptWins {
 			k.wins = nil
 		}
-		s.keys.remove(kn)
+		s.forget = append(s.forget, kn)
 	}
 }
 
@@ -1008,6 +1069,9 @@ func (s *Sequential) StateBytes() int64 {
 func (s *Sequential) Save(w *snap.Writer) {
 	if len(s.touched) != 0 {
 		panic(fmt.Sprintf("windows: Sequential.Save inside Assign (%d keys touched)", len(s.touched)))
+	}
+	if len(s.forget) != 0 {
+		panic(fmt.Sprintf("windows: Sequential.Save inside Advance (%d keys to forget)", len(s.forget)))
 	}
 	w.Section("windows.Sequential")
 	kind, param := machineParams(s.m)

@@ -88,7 +88,7 @@ func TestRouterSkipsSeenRows(t *testing.T) {
 		}
 		rec := buildBatch(mem, evs, from)
 		defer rec.Release()
-		if err := router.Route(ctx, rec, uint64(to)); err != nil {
+		if err := router.Route(ctx, rec, uint64(to), 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -165,3 +165,80 @@ func TestPipelineRecoversPanic(t *testing.T) {
 type panicOp struct{ recordOp }
 
 func (*panicOp) Push(context.Context, arrow.RecordBatch) error { panic("boom") }
+
+// TestPipelineCheckpointsOnCatchUp: with CheckpointOnCatchUp, the batch
+// that ends a backlog (read with nothing pending, after one read with
+// more than a batch pending) is followed by a checkpoint at once, at
+// least a tenth of the interval after the last; batches of a source that
+// keeps up (a little pending, or none) take none before the interval.
+func TestPipelineCheckpointsOnCatchUp(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	var mu sync.Mutex
+	clock := time.Unix(1_700_000_000, 0)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	cks := make(chan uint64, 16)
+	p := NewPipeline("p", []Operator{&recordOp{}}, 0, PipelineOptions{
+		TickEvery: time.Hour, Now: now, CheckpointEvery: 10 * time.Second, CheckpointOnCatchUp: true,
+		Checkpoint: func(_ context.Context, c Checkpoint) error { cks <- c.Pos; return nil },
+	}, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	seq := int64(0)
+	send := func(pending uint64) {
+		t.Helper()
+		seq++
+		if err := p.Send(ctx, Input{Rec: buildBatch(mem, []testEvent{{ts: seq}}, int(seq)), LastSeq: uint64(seq), Pending: pending}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() error {
+			if p.Position() != uint64(seq) {
+				return fmt.Errorf("position %d, want %d", p.Position(), seq)
+			}
+			return nil
+		})
+	}
+	expect := func() {
+		t.Helper()
+		select {
+		case pos := <-cks:
+			if pos != uint64(seq) {
+				t.Fatalf("checkpoint at %d, want %d", pos, seq)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no checkpoint after the batch that ends the backlog (%d)", seq)
+		}
+	}
+	none := func(when string) {
+		t.Helper()
+		select {
+		case pos := <-cks:
+			t.Fatalf("%s: a checkpoint at %d", when, pos)
+		default:
+		}
+	}
+	waitFor(t, func() error {
+		if st := p.State(); st != "running" {
+			return fmt.Errorf("pipeline %s", st)
+		}
+		return nil
+	})
+	advance(2 * time.Second)
+	send(1) // keeping up: one message behind
+	send(0)
+	none("a source that keeps up")
+	send(5000) // a backlog
+	send(0)    // worked through
+	expect()
+	send(0)
+	none("after the catch-up checkpoint")
+	send(5000)
+	send(0)
+	none("a catch-up within a tenth of the interval of the last checkpoint")
+	advance(time.Second)
+	send(0)
+	expect()
+}

@@ -61,10 +61,11 @@ func (r *Router) Len() int {
 
 // Route sends rec (borrowed) to every pipeline that has not seen its rows.
 // lastSeq is the last stream sequence rec covers (rejected messages
-// included), so positions advance even past a batch of only rejects. A
+// included), so positions advance even past a batch of only rejects;
+// pending is how many messages the stream held after it (Input.Pending). A
 // pipeline that has stopped is dropped from the routes and logged; the
 // others go on.
-func (r *Router) Route(ctx context.Context, rec arrow.RecordBatch, lastSeq uint64) error {
+func (r *Router) Route(ctx context.Context, rec arrow.RecordBatch, lastSeq, pending uint64) error {
 	r.mu.Lock()
 	pipes := append([]*route(nil), r.pipes...)
 	r.mu.Unlock()
@@ -84,7 +85,7 @@ func (r *Router) Route(ctx context.Context, rec arrow.RecordBatch, lastSeq uint6
 		} else {
 			part = rec.NewSlice(int64(from), rec.NumRows())
 		}
-		if err := rt.p.Send(ctx, Input{Rec: part, LastSeq: lastSeq}); err != nil {
+		if err := rt.p.Send(ctx, Input{Rec: part, LastSeq: lastSeq, Pending: pending}); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

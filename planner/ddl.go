@@ -310,6 +310,10 @@ func (e *Engine) startView(ctx context.Context, def *catalog.View, plan *viewPla
 	v.pipe = exec.NewPipeline(def.Name, ops, start, exec.PipelineOptions{
 		State:           state,
 		CheckpointEvery: e.ckptEvery,
+		// With a sink database a checkpoint is what brings results
+		// there: a replay or a burst worked through commits at once.
+		// (Without one the live table has them already.)
+		CheckpointOnCatchUp: e.pg != nil,
 		Checkpoint: func(ctx context.Context, c exec.Checkpoint) error {
 			return v.commit.checkpoint(ctx, c, v.result, v.late, e.mem, def.SQL)
 		},

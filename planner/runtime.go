@@ -126,7 +126,7 @@ func (s *sourceRT) state() string {
 // HandleBatch implements source.Handler: route, then record what every
 // view has processed.
 func (s *sourceRT) HandleBatch(ctx context.Context, b source.Batch) error {
-	if err := s.router.Route(ctx, b.Rec, b.LastSeq); err != nil {
+	if err := s.router.Route(ctx, b.Rec, b.LastSeq, b.Pending); err != nil {
 		return err
 	}
 	if pos, ok := s.router.MinPosition(); ok {

@@ -560,7 +560,7 @@ func runBench(ctx context.Context, c *benchConfig, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "\nsessionsql bench: %d events in %d messages (%d per message), %d users, SESSION %s, COUNT(*) + SUM + COUNT(DISTINCT); %d sessions; checkpoint interval %s; GOMAXPROCS=%d, %d CPUs, load average %s\n",
 		c.events, nmsgs, c.perMessage, c.users, c.gap, len(want.sessions), c.checkpoint, runtime.GOMAXPROCS(0), runtime.NumCPU(), loadAverage())
 	if c.postgres != "" {
-		fmt.Fprintf(stdout, "PostgreSQL: schema %s; end to end until every window is final in PostgreSQL (epochs committed every %s, so up to one interval of waiting for the last); "+
+		fmt.Fprintf(stdout, "PostgreSQL: schema %s; end to end until every window is final in PostgreSQL (epochs committed every %s, and at once when the view has worked through its backlog); "+
 			"sink ceiling: plain SQL, %d rows (%d columns, as the result table), COPY into a temporary table + one INSERT ... ON CONFLICT DO UPDATE per %d rows, one transaction each, one connection\n",
 			schema, c.checkpoint, sinkCeil.rows, sinkCeil.cols, ceilingTxRows)
 	}

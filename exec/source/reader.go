@@ -95,6 +95,10 @@ type Batch struct {
 	// one Run cover increasing, disjoint ranges; sequences between
 	// batches are gaps in the stream (deleted messages).
 	FirstSeq, LastSeq uint64
+	// Pending is how many messages the stream held after LastSeq for
+	// the consumer when the last one was delivered (the server's count in
+	// its ack subject): 0 when the reader had caught up.
+	Pending uint64
 }
 
 // Reject is a message that could not be decoded: a row for the source's
@@ -318,6 +322,7 @@ type run struct {
 	// The current batch: messages received but not handed over.
 	n           int    // messages in it, rows and rejects
 	first, last uint64 // their sequences
+	lastReply   string // the last one's ack subject
 	deadline    time.Time
 	rejects     []Reject
 }
@@ -526,7 +531,7 @@ func (rn *run) receive(ctx context.Context, msg jetstream.Msg) error {
 		rn.timer.Reset(r.cfg.MaxWait)
 	}
 	rn.n++
-	rn.last = seq
+	rn.last, rn.lastReply = seq, msg.Reply()
 	data := msg.Data()
 	if !r.cfg.NDJSON {
 		rn.decode(seq, data, msg)
@@ -578,7 +583,8 @@ func (rn *run) flush(ctx context.Context) error {
 	}
 	rec := rn.dec.NewBatch()
 	rows := rec.NumRows()
-	err := rn.h.HandleBatch(ctx, Batch{Rec: rec, FirstSeq: rn.first, LastSeq: rn.last})
+	pending, _ := ackToken(rn.lastReply, 8)
+	err := rn.h.HandleBatch(ctx, Batch{Rec: rec, FirstSeq: rn.first, LastSeq: rn.last, Pending: pending})
 	rec.Release()
 	if err != nil {
 		return rn.handlerErr(ctx, "batch", err)
@@ -603,22 +609,26 @@ func (rn *run) handlerErr(ctx context.Context, what string, err error) error {
 	return fmt.Errorf("source %q: handle %s %d-%d: %w", rn.r.cfg.Source, what, rn.first, rn.last, err)
 }
 
-// streamSeq returns the stream sequence in a JetStream ack subject:
+// streamSeq returns the stream sequence in a JetStream ack subject (see
+// ackToken). It is Msg.Metadata without the allocation.
+func streamSeq(reply string) (uint64, bool) { return ackToken(reply, 5) }
+
+// ackToken returns number token i of a JetStream ack subject, counted in
+// the short form (5: the stream sequence, 8: the messages pending):
 //
 //	$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<tm>.<pending>
 //	$JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<tm>.<pending>[.<token>...]
 //
-// (9 tokens, or 11 and more). It is Msg.Metadata without the allocation.
-func streamSeq(reply string) (uint64, bool) {
+// (9 tokens, or 11 and more, where the numbers sit two further on).
+func ackToken(reply string, i int) (uint64, bool) {
 	if !strings.HasPrefix(reply, "$JS.ACK.") {
 		return 0, false
 	}
-	var pos int
+	pos := i
 	switch n := strings.Count(reply, ".") + 1; {
 	case n == 9:
-		pos = 5
 	case n >= 11:
-		pos = 7
+		pos += 2
 	default:
 		return 0, false
 	}

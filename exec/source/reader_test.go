@@ -124,7 +124,7 @@ func (c *collector) HandleBatch(ctx context.Context, b Batch) error {
 		c.seqs = append(c.seqs, s)
 		c.ns = append(c.ns, n.Value(i))
 	}
-	c.batches = append(c.batches, Batch{FirstSeq: b.FirstSeq, LastSeq: b.LastSeq})
+	c.batches = append(c.batches, Batch{FirstSeq: b.FirstSeq, LastSeq: b.LastSeq, Pending: b.Pending})
 	c.sizes = append(c.sizes, b.Rec.NumRows())
 	return nil
 }
@@ -261,6 +261,10 @@ func TestReader(t *testing.T) {
 	for _, b := range batches {
 		if n := b.LastSeq - b.FirstSeq + 1; n > 256 {
 			t.Errorf("batch %d-%d covers %d > 256 messages", b.FirstSeq, b.LastSeq, n)
+		}
+		// Everything was published before the read began.
+		if b.Pending != total-b.LastSeq {
+			t.Errorf("batch %d-%d: %d pending, want %d", b.FirstSeq, b.LastSeq, b.Pending, total-b.LastSeq)
 		}
 	}
 	st := r.Stats()
@@ -545,24 +549,28 @@ func fnvHex(s string) string {
 
 func TestStreamSeq(t *testing.T) {
 	for _, tc := range []struct {
-		reply string
-		want  uint64
-		ok    bool
+		reply         string
+		want, pending uint64
+		ok            bool
 	}{
-		{"$JS.ACK.PLAYS.c.1.42.7.1700000000000000000.0", 42, true},
-		{"$JS.ACK.dom.ACCHASH.PLAYS.c.1.43.7.1700000000000000000.0.tok", 43, true},
-		{"$JS.ACK._.ACCHASH.PLAYS.c.2.44.7.1700000000000000000.5", 44, true},
-		{"$JS.ACK.PLAYS.c.1.x.7.1.0", 0, false},
-		{"$JS.ACK.PLAYS.c.1..7.1.0", 0, false},
-		{"$JS.ACK.PLAYS.c.1.42.7.1", 0, false},
-		{"$JS.ACK.a.b.PLAYS.c.1.42.7.1.0", 42, true},
-		{"$JS.ACK.b.PLAYS.c.1.42.7.1.0", 0, false},
-		{"_INBOX.x", 0, false},
-		{"", 0, false},
+		{"$JS.ACK.PLAYS.c.1.42.7.1700000000000000000.0", 42, 0, true},
+		{"$JS.ACK.PLAYS.c.1.42.7.1700000000000000000.9000", 42, 9000, true},
+		{"$JS.ACK.dom.ACCHASH.PLAYS.c.1.43.7.1700000000000000000.3.tok", 43, 3, true},
+		{"$JS.ACK._.ACCHASH.PLAYS.c.2.44.7.1700000000000000000.5", 44, 5, true},
+		{"$JS.ACK.PLAYS.c.1.x.7.1.0", 0, 0, false},
+		{"$JS.ACK.PLAYS.c.1..7.1.0", 0, 0, false},
+		{"$JS.ACK.PLAYS.c.1.42.7.1", 0, 0, false},
+		{"$JS.ACK.a.b.PLAYS.c.1.42.7.1.0", 42, 0, true},
+		{"$JS.ACK.b.PLAYS.c.1.42.7.1.0", 0, 0, false},
+		{"_INBOX.x", 0, 0, false},
+		{"", 0, 0, false},
 	} {
 		got, ok := streamSeq(tc.reply)
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("streamSeq(%q) = %d %v, want %d %v", tc.reply, got, ok, tc.want, tc.ok)
+		}
+		if p, ok := ackToken(tc.reply, 8); ok && p != tc.pending {
+			t.Errorf("pending of %q = %d, want %d", tc.reply, p, tc.pending)
 		}
 	}
 }

@@ -511,18 +511,15 @@ func (c *committer) run(ctx context.Context) {
 func (c *committer) coalesce(ep *epoch) error {
 	var tables []*sink.PGTable
 	byTable := map[*sink.PGTable][]exec.Changes{}
+	ep.received = 0
 	for _, ch := range ep.changes {
 		if _, ok := byTable[ch.t]; !ok {
 			tables = append(tables, ch.t)
 		}
 		byTable[ch.t] = append(byTable[ch.t], ch.c)
+		ep.received += changeRows(ch.c)
 	}
 	var out []tableChanges
-	received := int64(0)
-	for _, ch := range ep.changes {
-		received += changeRows(ch.c)
-	}
-	ep.received = received
 	for _, t := range tables {
 		cs, err := t.Spec().Coalesce(c.mem, byTable[t], sink.DefaultCoalesceRows)
 		if err != nil {

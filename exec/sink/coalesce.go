@@ -2,6 +2,7 @@ package sink
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -124,7 +125,7 @@ func (s TableSpec) Coalesce(mem memory.Allocator, cs []exec.Changes, maxRows int
 			cols := make([]arrow.Array, s.Schema.NumFields())
 			for i := range cols {
 				refs := lastRefs
-				if s.isKey(i) {
+				if slices.Contains(s.Key, i) {
 					refs = keyRefs
 				}
 				cols[i] = gatherColumn(mem, cs, false, i, refs)
@@ -138,15 +139,6 @@ func (s TableSpec) Coalesce(mem memory.Allocator, cs []exec.Changes, maxRows int
 
 // rowRef is a row of one of the change sets Coalesce reads.
 type rowRef struct{ batch, row int32 }
-
-func (s TableSpec) isKey(col int) bool {
-	for _, k := range s.Key {
-		if k == col {
-			return true
-		}
-	}
-	return false
-}
 
 // newRecord makes a batch of cols and releases them.
 func newRecord(schema *arrow.Schema, cols []arrow.Array, rows int) arrow.RecordBatch {

@@ -196,8 +196,8 @@ func (t *PGTable) Apply(ctx context.Context, c exec.Changes) error {
 // (see deleteSQL for the NULL patterns). Upserts without deletes are
 // first tried as inserts, COPY t (cols) FROM STDIN BINARY in a savepoint
 // (insertDirect), and merged as above only if a key already exists. For
-// an append-only table it runs COPY t (cols) FROM STDIN BINARY. Errors name the table; IsUnavailable
-// tells a broken connection from the rest. After an error tx must be
+// an append-only table it runs COPY t (cols) FROM STDIN BINARY. Errors
+// name the table; IsUnavailable tells a broken connection from the rest. After an error tx must be
 // rolled back.
 func (t *PGTable) ApplyTx(ctx context.Context, tx pgx.Tx, c exec.Changes) error {
 	if err := t.spec.checkChanges(c); err != nil {
@@ -214,13 +214,12 @@ func (t *PGTable) ApplyTx(ctx context.Context, tx pgx.Tx, c exec.Changes) error 
 		}
 		return nil
 	}
-	if hasUp && !hasDel && t.mergeOnly.Load() <= 0 {
-		done, err := t.insertDirect(ctx, tx, c.Upserts)
-		if done || err != nil {
+	if hasUp && !hasDel {
+		if t.mergeOnly.Load() > 0 {
+			t.mergeOnly.Add(-1)
+		} else if done, err := t.insertDirect(ctx, tx, c.Upserts); done || err != nil {
 			return err
 		}
-	} else if hasUp && !hasDel {
-		t.mergeOnly.Add(-1)
 	}
 	var ddl string
 	switch {
